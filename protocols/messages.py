@@ -1,0 +1,257 @@
+"""MQTT message envelopes. Every message carries `version` (the protocol's) and `type`.
+
+The cloud takes a readings batch apart reading by reading (`split_readings_batch`), so one
+bad reading is dead-lettered with its reason while the rest of its batch is stored.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import time
+from enum import StrEnum
+from typing import Annotated, Any, Literal, TypeVar
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
+
+from protocols.errors import MalformedMessageError, SchemaViolationError, UnsupportedVersionError
+from protocols.metrics import Metric
+from protocols.reading import DeviceKind, Identifier, Reading
+
+PROTOCOL_VERSION: Literal[1] = 1
+SUPPORTED_VERSIONS = frozenset({1})
+MAX_READINGS_PER_BATCH = 1000
+
+
+class _Message(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    version: Literal[1] = PROTOCOL_VERSION
+
+
+class ReadingsBatch(_Message):
+    """Edge → cloud. Readings are idempotent by `reading_id`: resending is always safe."""
+
+    type: Literal["readings"] = "readings"
+    edge_id: Identifier
+    batch_id: uuid.UUID
+    sent_at: AwareDatetime
+    readings: list[Reading] = Field(min_length=1, max_length=MAX_READINGS_PER_BATCH)
+
+
+class RejectedReading(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    reading_id: uuid.UUID | None
+    """None when the item was too broken to carry an id."""
+    index: int = Field(ge=0)
+    """Position in the batch, so an edge can find an item that has no usable id."""
+    code: str
+    reason: str
+
+
+class Ack(_Message):
+    """Cloud → edge, after the transaction that stored the batch has committed.
+
+    `stored` readings are safe in the cloud (including ones it already had); `rejected` ones
+    are kept in the cloud's dead letters for inspection and must not be resent.
+    """
+
+    type: Literal["ack"] = "ack"
+    batch_id: uuid.UUID
+    stored: list[uuid.UUID]
+    rejected: list[RejectedReading] = []
+    acked_at: AwareDatetime
+
+
+class EdgeState(StrEnum):
+    ONLINE = "online"
+    OFFLINE = "offline"
+
+
+class DeviceStatus(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    serial: Identifier
+    kind: DeviceKind
+    connected: bool
+    last_seen_at: AwareDatetime | None = None
+    battery_percent: int | None = Field(default=None, ge=0, le=100)
+
+
+class EdgeStatus(_Message):
+    """Edge → cloud, retained; the broker publishes the `offline` one as the edge's last will."""
+
+    type: Literal["status"] = "status"
+    edge_id: Identifier
+    state: EdgeState
+    at: AwareDatetime | None = None
+    """None in the last will, which is written before the edge knows when it will die."""
+    agent_version: str | None = None
+    outbox_pending: int | None = Field(default=None, ge=0)
+    outbox_oldest_age_s: float | None = Field(default=None, ge=0)
+    devices: list[DeviceStatus] = []
+
+
+class EdgeMode(StrEnum):
+    CENTRE = "centre"
+    HOME = "home"
+
+
+class DeviceBinding(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    serial: Identifier
+    kind: DeviceKind
+    patient_id: Identifier | None
+    """The owner of a home device; None for a centre's shared device."""
+
+
+class PatientRef(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    patient_id: Identifier
+    display_name: str = Field(max_length=64)
+    """Already masked for display (张*明)."""
+
+
+class PlannedMeasurement(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    metric: Metric
+    times: list[time] = Field(min_length=1)
+    """Local times of day the patient is reminded to measure."""
+    patient_id: Identifier
+
+
+class EdgeConfig(_Message):
+    """Cloud → edge, retained: the whole configuration, replacing the previous one."""
+
+    type: Literal["config"] = "config"
+    edge_id: Identifier
+    issued_at: AwareDatetime
+    mode: EdgeMode
+    device_bindings: list[DeviceBinding] = []
+    centre_patients: list[PatientRef] = []
+    measurement_plan: list[PlannedMeasurement] = []
+
+
+class NotificationSeverity(StrEnum):
+    INFO = "info"
+    ADVICE = "advice"
+    URGENT = "urgent"
+
+
+class PatientNotification(_Message):
+    """Cloud → edge: an approved template message for a patient (never free text or ads)."""
+
+    type: Literal["notification"] = "notification"
+    notification_id: uuid.UUID
+    patient_id: Identifier
+    template_id: str = Field(min_length=1, max_length=64)
+    severity: NotificationSeverity
+    title: str = Field(max_length=128)
+    body: str = Field(max_length=2000)
+    created_at: AwareDatetime
+
+
+AnyMessage = Annotated[
+    ReadingsBatch | Ack | EdgeStatus | EdgeConfig | PatientNotification,
+    Field(discriminator="type"),
+]
+
+M = TypeVar("M", bound=_Message)
+
+
+def encode(message: _Message) -> bytes:
+    return message.model_dump_json().encode()
+
+
+def _load_object(payload: bytes) -> dict[str, Any]:
+    try:
+        data = json.loads(payload)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise MalformedMessageError(f"payload is not JSON: {exc}") from exc
+    if not isinstance(data, dict):
+        raise MalformedMessageError(f"payload is JSON {type(data).__name__}, not an object")
+    version = data.get("version")
+    if version not in SUPPORTED_VERSIONS:
+        raise UnsupportedVersionError(
+            f"protocol version {version!r} is not supported (this build speaks "
+            f"{sorted(SUPPORTED_VERSIONS)})"
+        )
+    return data
+
+
+def _violation(exc: ValidationError) -> SchemaViolationError:
+    first = exc.errors()[0]
+    where = ".".join(str(part) for part in first["loc"]) or "message"
+    more = f" (+{exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
+    return SchemaViolationError(f"{where}: {first['msg']}{more}")
+
+
+def decode(payload: bytes, kind: type[M]) -> M:
+    """Parse one message of a known kind, raising only CareBridgeError subclasses."""
+    data = _load_object(payload)
+    try:
+        return kind.model_validate(data)
+    except ValidationError as exc:
+        raise _violation(exc) from exc
+
+
+class BatchHeader(BaseModel):
+    """The envelope of a readings batch without its readings."""
+
+    model_config = ConfigDict(frozen=True)
+
+    version: Literal[1]
+    type: Literal["readings"]
+    edge_id: Identifier
+    batch_id: uuid.UUID
+    sent_at: AwareDatetime
+
+
+def split_readings_batch(
+    payload: bytes,
+) -> tuple[BatchHeader, list[Reading], list[RejectedReading]]:
+    """Validate a batch's envelope, then each reading on its own.
+
+    Raises a CareBridgeError when the envelope itself is unusable; otherwise returns the
+    valid readings and, for each invalid one, why.
+    """
+    data = _load_object(payload)
+    items = data.pop("readings", None)
+    try:
+        header = BatchHeader.model_validate(data)
+    except ValidationError as exc:
+        raise _violation(exc) from exc
+    if not isinstance(items, list) or not items:
+        raise SchemaViolationError("readings: must be a non-empty list")
+    if len(items) > MAX_READINGS_PER_BATCH:
+        raise SchemaViolationError(
+            f"readings: {len(items)} items, at most {MAX_READINGS_PER_BATCH} per batch"
+        )
+    good: list[Reading] = []
+    bad: list[RejectedReading] = []
+    for index, item in enumerate(items):
+        try:
+            good.append(Reading.model_validate(item))
+        except ValidationError as exc:
+            bad.append(
+                RejectedReading(
+                    reading_id=_id_of(item),
+                    index=index,
+                    code=SchemaViolationError.code,
+                    reason=str(_violation(exc)),
+                )
+            )
+    return header, good, bad
+
+
+def _id_of(item: object) -> uuid.UUID | None:
+    if isinstance(item, dict):
+        try:
+            return uuid.UUID(str(item.get("reading_id")))
+        except ValueError:
+            return None
+    return None
