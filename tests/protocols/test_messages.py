@@ -25,14 +25,23 @@ NOW = datetime(2026, 11, 24, 8, 0, tzinfo=UTC)
 def _reading(seq: int) -> Reading:
     device = DeviceRef(kind=DeviceKind.GLUCOSE_METER, model="G", serial="GM1")
     return Reading.create(
-        device=device, record_key=f"seq:{seq}", metric=Metric.GLUCOSE, value=5.5,
-        unit="mmol/L", measured_at=NOW, received_at=NOW, source=Source.HOME, patient_id="P1",
+        device=device,
+        record_key=f"seq:{seq}",
+        metric=Metric.GLUCOSE,
+        value=5.5,
+        unit="mmol/L",
+        measured_at=NOW,
+        received_at=NOW,
+        source=Source.HOME,
+        patient_id="P1",
     )
 
 
 def _batch(n=3) -> ReadingsBatch:
     return ReadingsBatch(
-        edge_id="edge-1", batch_id=uuid.uuid4(), sent_at=NOW,
+        edge_id="edge-1",
+        batch_id=uuid.uuid4(),
+        sent_at=NOW,
         readings=[_reading(i) for i in range(n)],
     )
 
@@ -45,12 +54,15 @@ def test_batch_round_trips_through_bytes():
 def test_split_keeps_good_readings_and_names_the_bad_one():
     data = json.loads(encode(_batch(3)))
     data["readings"][1]["unit"] = "mg/dL"
-    header, good, bad = split_readings_batch(json.dumps(data).encode())
-    assert header.edge_id == "edge-1"
-    assert [r.record_key for r in good] == ["seq:0", "seq:2"]
-    assert len(bad) == 1 and bad[0].index == 1
-    assert str(bad[0].reading_id) == data["readings"][1]["reading_id"]
-    assert "must be sent in 'mmol/L'" in bad[0].reason
+    split = split_readings_batch(json.dumps(data).encode())
+    assert split.header.edge_id == "edge-1"
+    assert [r.record_key for r in split.readings] == ["seq:0", "seq:2"]
+    assert split.positions == [0, 2]
+    (bad,) = split.rejected
+    assert bad.index == 1
+    assert str(bad.reading_id) == data["readings"][1]["reading_id"]
+    assert "must be sent in 'mmol/L'" in bad.reason
+    assert json.loads(split.item_bytes(1))["unit"] == "mg/dL"
 
 
 @pytest.mark.parametrize(

@@ -55,8 +55,14 @@ def _cuff(sys_, dia):
     now = datetime(2026, 1, 1, tzinfo=UTC)
     return [
         Reading.create(
-            device=device, record_key="seq:1", metric=m, value=v, unit="mmHg",
-            measured_at=now, received_at=now, source=Source.HOME,
+            device=device,
+            record_key="seq:1",
+            metric=m,
+            value=v,
+            unit="mmHg",
+            measured_at=now,
+            received_at=now,
+            source=Source.HOME,
         )
         for m, v in ((Metric.SYSTOLIC, sys_), (Metric.DIASTOLIC, dia))
     ]

@@ -42,7 +42,11 @@ def test_metrics_of_one_record_share_a_measurement_but_not_a_reading_id():
 
 def test_other_record_or_other_device_gets_other_ids():
     other_serial = DeviceRef(kind=DeviceKind.BLOOD_PRESSURE_MONITOR, model="BP-1", serial="SN002")
-    ids = {make().reading_id, make(record_key="seq:8").reading_id, make(device=other_serial).reading_id}
+    ids = {
+        make().reading_id,
+        make(record_key="seq:8").reading_id,
+        make(device=other_serial).reading_id,
+    }
     assert len(ids) == 3
 
 

@@ -1,0 +1,79 @@
+"""`python -m cloud serve | ingest | migrate | add-edge EDGE_ID`."""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import threading
+
+from cloud.settings import get_settings
+from protocols.logs import configure_logging
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m cloud", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser(
+        "serve", help="HTTP API (and one ingest worker unless CAREBRIDGE_INGEST_IN_PROCESS=false)"
+    )
+    sub.add_parser("ingest", help="a standalone ingest worker (start several to share the load)")
+    sub.add_parser("migrate", help="apply pending schema migrations")
+    add_edge = sub.add_parser("add-edge", help="register an edge agent")
+    add_edge.add_argument("edge_id")
+    add_edge.add_argument("--mode", choices=["centre", "home"], default="centre")
+    add_edge.add_argument("--label")
+    args = parser.parse_args(argv)
+    settings = get_settings()
+    configure_logging(settings.log_level, process=f"cloud-{args.command}")
+
+    if args.command == "migrate":
+        from cloud.db.migrate import migrate
+
+        applied = migrate(settings.database_url)
+        print(f"applied {len(applied)} migration(s): {', '.join(applied) or 'none pending'}")
+        return 0
+    if args.command == "add-edge":
+        import psycopg
+
+        from cloud.db.migrate import migrate
+
+        migrate(settings.database_url)
+        with psycopg.connect(settings.database_url) as conn:
+            conn.execute(
+                "INSERT INTO edges (edge_id, mode, label) VALUES (%s, %s, %s) "
+                "ON CONFLICT (edge_id) DO UPDATE SET mode = EXCLUDED.mode, disabled_at = NULL",
+                (args.edge_id, args.mode, args.label),
+            )
+        print(f"edge {args.edge_id} registered ({args.mode})")
+        return 0
+    if args.command == "ingest":
+        from cloud.db.migrate import migrate
+        from cloud.ingest.worker import IngestWorker
+
+        migrate(settings.database_url)
+        worker = IngestWorker(settings)
+        stopped = threading.Event()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, lambda *_: stopped.set())
+        worker.start()
+        stopped.wait()
+        worker.stop()
+        return 0
+
+    import uvicorn
+
+    from cloud.api.app import create_app
+
+    uvicorn.run(
+        create_app(settings),
+        host=settings.http_host,
+        port=settings.http_port,
+        log_config=None,
+        access_log=False,
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Clinical alert rules (pure) and the alert store."""

@@ -1,0 +1,1 @@
+"""The HTTP API (FastAPI): health, alerts, readings, dead letters, edges."""

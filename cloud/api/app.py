@@ -1,0 +1,53 @@
+"""The FastAPI application and its life cycle (migrations, pool, in-process ingest)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+from psycopg_pool import ConnectionPool
+
+from cloud.api import routes
+from cloud.db.migrate import migrate
+from cloud.ingest.worker import IngestWorker
+from cloud.settings import CloudSettings
+from protocols.errors import CareBridgeError
+
+log = logging.getLogger("carebridge.api")
+
+
+def create_app(settings: CloudSettings) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        migrate(settings.database_url)
+        pool = ConnectionPool(settings.database_url, min_size=1, max_size=10, open=True)
+        worker = IngestWorker(settings) if settings.ingest_in_process else None
+        if worker is not None:
+            worker.start()
+        app.state.settings = settings
+        app.state.pool = pool
+        app.state.worker = worker
+        log.info("cloud started", extra={"http_port": settings.http_port})
+        try:
+            yield
+        finally:
+            if worker is not None:
+                worker.stop()
+            pool.close()
+
+    app = FastAPI(
+        title="carebridge cloud",
+        version="0.1.0",
+        lifespan=lifespan,
+        description="Readings, alerts and work queues for post-discharge case management.",
+    )
+
+    @app.exception_handler(CareBridgeError)
+    async def _typed_error(_request: Request, exc: CareBridgeError) -> JSONResponse:
+        return JSONResponse(status_code=422, content={"error": exc.code, "reason": exc.reason})
+
+    app.include_router(routes.router)
+    return app

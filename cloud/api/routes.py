@@ -1,0 +1,175 @@
+"""HTTP endpoints. Each is a thin query over the database; rules live elsewhere."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+import psycopg
+from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
+from psycopg.rows import dict_row
+from pydantic import BaseModel, Field
+
+from cloud.api.broker_probe import broker_answers
+from cloud.settings import CloudSettings
+from protocols.metrics import Metric
+
+router = APIRouter()
+
+
+def _conn(request: Request) -> Iterator[psycopg.Connection[dict[str, Any]]]:
+    with request.app.state.pool.connection() as conn:
+        conn.row_factory = dict_row  # type: ignore[assignment]
+        yield conn  # type: ignore[misc]
+
+
+Conn = Annotated[psycopg.Connection, Depends(_conn)]
+Limit = Annotated[int, Query(ge=1, le=500)]
+Offset = Annotated[int, Query(ge=0)]
+
+
+@router.get("/health")
+def health(request: Request, response: Response) -> dict[str, Any]:
+    settings: CloudSettings = request.app.state.settings
+    database: dict[str, Any] = {"up": False}
+    workers: list[dict[str, Any]] = []
+    try:
+        with request.app.state.pool.connection(timeout=3) as conn:
+            conn.row_factory = dict_row
+            database = conn.execute(
+                """SELECT true AS up, current_setting('server_version') AS version,
+                          (SELECT extversion FROM pg_extension WHERE extname = 'timescaledb')
+                              AS timescaledb"""
+            ).fetchone()
+            workers = conn.execute(
+                """SELECT worker_id, last_seen_at, messages, readings, dead_letters,
+                          last_seen_at > now() - make_interval(secs => %s) AS up
+                   FROM ingest_workers ORDER BY worker_id""",
+                (settings.ingest_worker_stale_s,),
+            ).fetchall()
+    except psycopg.Error as exc:
+        database = {"up": False, "error": str(exc).strip()}
+    worker = request.app.state.worker
+    broker_up = (
+        worker.broker_connected
+        if worker is not None
+        else broker_answers(
+            settings.mqtt_host,
+            settings.mqtt_port,
+            username=settings.mqtt_username,
+            password=settings.mqtt_password,
+        )
+    )
+    ingest_up = any(w["up"] for w in workers)
+    healthy = bool(database.get("up")) and broker_up and ingest_up
+    response.status_code = 200 if healthy else 503
+    return {
+        "status": "up" if healthy else "down",
+        "database": database,
+        "broker": {"up": broker_up, "host": settings.mqtt_host, "port": settings.mqtt_port},
+        "ingest": {"up": ingest_up, "workers": workers},
+    }
+
+
+AlertStatus = Literal["open", "acknowledged", "in_progress", "resolved", "escalated", "dismissed"]
+
+
+@router.get("/api/v1/alerts")
+def list_alerts(
+    conn: Conn,
+    status: Annotated[list[AlertStatus] | None, Query()] = None,
+    patient_id: str | None = None,
+    limit: Limit = 50,
+    offset: Offset = 0,
+) -> dict[str, Any]:
+    statuses = status or ["open", "acknowledged", "in_progress"]
+    where = "status = ANY(%(statuses)s)" + (" AND patient_id = %(patient)s" if patient_id else "")
+    params = {"statuses": statuses, "patient": patient_id, "limit": limit, "offset": offset}
+    items = conn.execute(
+        f"""SELECT alert_id, patient_id, rule_id, tier, status, title, explanation,
+                   reading_ids, opened_at, updated_at
+            FROM alerts WHERE {where}
+            ORDER BY array_position(ARRAY['critical','high','medium','low'], tier), opened_at
+            LIMIT %(limit)s OFFSET %(offset)s""",
+        params,
+    ).fetchall()
+    total = conn.execute(f"SELECT count(*) AS n FROM alerts WHERE {where}", params).fetchone()
+    return {"items": items, "total": total["n"], "limit": limit, "offset": offset}
+
+
+@router.get("/api/v1/dead-letters")
+def list_dead_letters(
+    conn: Conn, limit: Limit = 50, offset: Offset = 0, code: str | None = None
+) -> dict[str, Any]:
+    where = "code = %(code)s" if code else "true"
+    params = {"code": code, "limit": limit, "offset": offset}
+    rows = conn.execute(
+        f"""SELECT dead_letter_id, received_at, edge_id, topic, code, reason, reading_id,
+                   item_index, payload
+            FROM dead_letters WHERE {where}
+            ORDER BY dead_letter_id DESC LIMIT %(limit)s OFFSET %(offset)s""",
+        params,
+    ).fetchall()
+    for row in rows:
+        # Raw bytes as received; shown as text so support staff can read them.
+        row["payload"] = bytes(row["payload"]).decode("utf-8", errors="backslashreplace")
+    total = conn.execute(f"SELECT count(*) AS n FROM dead_letters WHERE {where}", params).fetchone()
+    return {"items": rows, "total": total["n"], "limit": limit, "offset": offset}
+
+
+@router.get("/api/v1/patients/{patient_id}/readings")
+def patient_readings(
+    conn: Conn,
+    patient_id: str,
+    metric: Metric | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    limit: Annotated[int, Query(ge=1, le=5000)] = 500,
+) -> dict[str, Any]:
+    rows = conn.execute(
+        """SELECT reading_id, measurement_id, time AS measured_at, received_at, metric, value,
+                  unit, device_kind, device_serial, source, flags, context
+           FROM readings
+           WHERE patient_id = %(p)s
+             AND (%(m)s::text IS NULL OR metric = %(m)s)
+             AND (%(since)s::timestamptz IS NULL OR time >= %(since)s)
+             AND (%(until)s::timestamptz IS NULL OR time < %(until)s)
+           ORDER BY time DESC LIMIT %(limit)s""",
+        {
+            "p": patient_id,
+            "m": metric.value if metric else None,
+            "since": since,
+            "until": until,
+            "limit": limit,
+        },
+    ).fetchall()
+    return {"patient_id": patient_id, "items": rows}
+
+
+class EdgeRegistration(BaseModel):
+    edge_id: str = Field(pattern=r"^[A-Za-z0-9_\-]{1,64}$")
+    mode: Literal["centre", "home"]
+    label: str | None = Field(default=None, max_length=128)
+
+
+@router.post("/api/v1/edges", status_code=201)
+def register_edge(conn: Conn, edge: EdgeRegistration) -> dict[str, Any]:
+    row = conn.execute(
+        """INSERT INTO edges (edge_id, mode, label) VALUES (%s, %s, %s)
+           ON CONFLICT (edge_id) DO NOTHING
+           RETURNING edge_id, mode, label, created_at""",
+        (edge.edge_id, edge.mode, edge.label),
+    ).fetchone()
+    if row is None:
+        raise HTTPException(status_code=409, detail=f"edge {edge.edge_id!r} already exists")
+    return row
+
+
+@router.get("/api/v1/alerts/{alert_id}")
+def get_alert(conn: Conn, alert_id: uuid.UUID) -> dict[str, Any]:
+    row = conn.execute("SELECT * FROM alerts WHERE alert_id = %s", (alert_id,)).fetchone()
+    if row is None:
+        raise HTTPException(status_code=404, detail="no such alert")
+    return row

@@ -1,0 +1,139 @@
+"""Writes one ingest flush in one transaction: readings, dead letters, alerts.
+
+Readings go through COPY into a per-connection temporary staging table and then
+`INSERT … ON CONFLICT DO NOTHING`, so a reading sent twice is stored once and only the
+readings new to the database are returned (and judged by the alert rules).
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Sequence
+
+import psycopg
+from psycopg.types.json import Jsonb
+
+from cloud.alerts.rules import AlertCandidate
+from cloud.ingest.intake import AcceptedReading, DeadLetter
+
+_COLUMNS = (
+    "time, reading_id, measurement_id, patient_id, edge_id, device_kind, device_model, "
+    "device_serial, record_key, metric, value, unit, received_at, device_time, context, "
+    "flags, source, staff_id"
+)
+
+
+def prepare_connection(conn: psycopg.Connection) -> None:
+    conn.execute(
+        "CREATE TEMP TABLE IF NOT EXISTS readings_staging "
+        "(LIKE readings INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
+    )
+    conn.commit()
+
+
+def copy_readings(conn: psycopg.Connection, accepted: Sequence[AcceptedReading]) -> set[uuid.UUID]:
+    """Stage and insert; return the ids that were not in the database before."""
+    if not accepted:
+        return set()
+    with conn.cursor() as cur:
+        with cur.copy(f"COPY readings_staging ({_COLUMNS}) FROM STDIN") as copy:
+            for item in accepted:
+                r = item.reading
+                copy.write_row(
+                    (
+                        r.measured_at,
+                        r.reading_id,
+                        r.measurement_id,
+                        r.patient_id,
+                        item.edge_id,
+                        r.device.kind.value,
+                        r.device.model,
+                        r.device.serial,
+                        r.record_key,
+                        r.metric.value,
+                        r.value,
+                        r.unit,
+                        r.received_at,
+                        r.device_time,
+                        json.dumps(r.context.model_dump(mode="json", exclude_none=True)),
+                        sorted(flag.value for flag in r.flags),
+                        r.source.value,
+                        r.staff_id,
+                    )
+                )
+        cur.execute(
+            f"INSERT INTO readings ({_COLUMNS}) SELECT {_COLUMNS} FROM readings_staging "
+            "ON CONFLICT DO NOTHING RETURNING reading_id"
+        )
+        return {row[0] for row in cur.fetchall()}
+
+
+def insert_dead_letters(conn: psycopg.Connection, letters: Sequence[DeadLetter]) -> None:
+    if not letters:
+        return
+    with conn.cursor() as cur:
+        cur.executemany(
+            "INSERT INTO dead_letters (edge_id, topic, code, reason, reading_id, item_index, "
+            "payload) VALUES (%s, %s, %s, %s, %s, %s, %s)",
+            [
+                (d.edge_id, d.topic, d.code, d.reason, d.reading_id, d.item_index, d.payload)
+                for d in letters
+            ],
+        )
+
+
+def upsert_alerts(conn: psycopg.Connection, candidates: Sequence[AlertCandidate]) -> None:
+    """Open an alert, or add the readings to the open one of the same patient and rule."""
+    with conn.cursor() as cur:
+        for c in candidates:
+            cur.execute(
+                """
+                INSERT INTO alerts (patient_id, rule_id, tier, title, explanation, reading_ids)
+                VALUES (%s, %s, %s, %s, %s, %s)
+                ON CONFLICT (patient_id, rule_id)
+                    WHERE status IN ('open', 'acknowledged', 'in_progress')
+                DO UPDATE SET
+                    reading_ids = alerts.reading_ids || EXCLUDED.reading_ids,
+                    updated_at = now()
+                """,
+                (
+                    c.patient_id,
+                    c.rule_id,
+                    c.tier.value,
+                    c.title,
+                    Jsonb(c.explanation),
+                    c.reading_ids,
+                ),
+            )
+
+
+def record_heartbeat(
+    conn: psycopg.Connection, worker_id: str, started_at: object, counters: dict[str, int]
+) -> None:
+    conn.execute(
+        """
+        INSERT INTO ingest_workers (worker_id, started_at, last_seen_at, messages, readings,
+                                    dead_letters)
+        VALUES (%(w)s, %(s)s, now(), %(m)s, %(r)s, %(d)s)
+        ON CONFLICT (worker_id) DO UPDATE SET
+            started_at = EXCLUDED.started_at, last_seen_at = now(),
+            messages = EXCLUDED.messages, readings = EXCLUDED.readings,
+            dead_letters = EXCLUDED.dead_letters
+        """,
+        {
+            "w": worker_id,
+            "s": started_at,
+            "m": counters["messages"],
+            "r": counters["readings"],
+            "d": counters["dead_letters"],
+        },
+    )
+    conn.commit()
+
+
+def is_known_edge(conn: psycopg.Connection, edge_id: str) -> bool:
+    row = conn.execute(
+        "SELECT 1 FROM edges WHERE edge_id = %s AND disabled_at IS NULL", (edge_id,)
+    ).fetchone()
+    return row is not None

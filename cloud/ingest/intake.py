@@ -1,0 +1,158 @@
+"""The pure core of ingest: from MQTT messages to rows to store, dead letters and acks.
+
+No I/O here, so every rule about what is accepted, flagged or refused is tested directly.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections import defaultdict
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+
+from protocols import topics
+from protocols.errors import CareBridgeError, ImplausibleValueError
+from protocols.messages import RejectedReading, split_readings_batch
+from protocols.plausibility import Verdict, assess_measurement, with_unusual_flag
+from protocols.reading import Reading
+
+
+@dataclass(frozen=True)
+class InboundMessage:
+    topic: str
+    payload: bytes
+    mid: int = 0
+
+
+@dataclass(frozen=True)
+class AcceptedReading:
+    edge_id: str
+    reading: Reading
+
+
+@dataclass(frozen=True)
+class DeadLetter:
+    topic: str
+    code: str
+    reason: str
+    payload: bytes
+    edge_id: str | None = None
+    reading_id: uuid.UUID | None = None
+    item_index: int | None = None
+
+
+@dataclass(frozen=True)
+class PendingAck:
+    edge_id: str
+    batch_id: uuid.UUID
+    stored: list[uuid.UUID]
+    rejected: list[RejectedReading]
+
+
+@dataclass
+class Intake:
+    accepted: list[AcceptedReading] = field(default_factory=list)
+    dead_letters: list[DeadLetter] = field(default_factory=list)
+    acks: list[PendingAck] = field(default_factory=list)
+
+    def extend(self, other: Intake) -> None:
+        self.accepted.extend(other.accepted)
+        self.dead_letters.extend(other.dead_letters)
+        self.acks.extend(other.acks)
+
+
+def take_in(message: InboundMessage, is_known_edge: Callable[[str], bool]) -> Intake:
+    """Judge one MQTT message. Never raises: whatever cannot be stored becomes a dead letter."""
+    try:
+        return _take_in(message, is_known_edge)
+    except Exception as exc:  # a poison message must not stop the others
+        return Intake(
+            dead_letters=[
+                DeadLetter(
+                    topic=message.topic,
+                    code="internal_error",
+                    reason=f"{type(exc).__name__}: {exc}",
+                    payload=message.payload,
+                    edge_id=topics.edge_id_of(message.topic),
+                )
+            ]
+        )
+
+
+def _take_in(message: InboundMessage, is_known_edge: Callable[[str], bool]) -> Intake:
+    def whole(code: str, reason: str, edge_id: str | None) -> Intake:
+        letter = DeadLetter(message.topic, code, reason, message.payload, edge_id=edge_id)
+        return Intake(dead_letters=[letter])
+
+    edge_id = topics.edge_id_of(message.topic)
+    if edge_id is None:
+        return whole("unknown_topic", f"topic {message.topic!r} is not a readings topic", None)
+    if not is_known_edge(edge_id):
+        return whole("unknown_edge", f"edge {edge_id!r} is not registered or is disabled", edge_id)
+    try:
+        batch = split_readings_batch(message.payload)
+    except CareBridgeError as exc:
+        return whole(exc.code, exc.reason, edge_id)
+    if batch.header.edge_id != edge_id:
+        return whole(
+            "edge_mismatch",
+            f"batch says edge {batch.header.edge_id!r} but was published on {edge_id!r}'s topic",
+            edge_id,
+        )
+
+    intake = Intake()
+    rejected = list(batch.rejected)
+    for item in rejected:
+        intake.dead_letters.append(
+            DeadLetter(
+                message.topic,
+                item.code,
+                item.reason,
+                batch.item_bytes(item.index),
+                edge_id,
+                item.reading_id,
+                item.index,
+            )
+        )
+    position = dict(zip((r.reading_id for r in batch.readings), batch.positions, strict=True))
+    stored: list[uuid.UUID] = []
+    for measurement in _group_by_measurement(batch.readings):
+        verdicts = assess_measurement(measurement)
+        for reading in measurement:
+            assessment = verdicts[str(reading.reading_id)]
+            if assessment.verdict is Verdict.REJECT:
+                index = position[reading.reading_id]
+                reason = assessment.reason or "implausible"
+                rejected.append(
+                    RejectedReading(
+                        reading_id=reading.reading_id,
+                        index=index,
+                        code=ImplausibleValueError.code,
+                        reason=reason,
+                    )
+                )
+                intake.dead_letters.append(
+                    DeadLetter(
+                        message.topic,
+                        ImplausibleValueError.code,
+                        reason,
+                        batch.item_bytes(index),
+                        edge_id,
+                        reading.reading_id,
+                        index,
+                    )
+                )
+                continue
+            if assessment.verdict is Verdict.FLAG:
+                reading = with_unusual_flag(reading)
+            intake.accepted.append(AcceptedReading(edge_id, reading))
+            stored.append(reading.reading_id)
+    intake.acks.append(PendingAck(edge_id, batch.header.batch_id, stored, rejected))
+    return intake
+
+
+def _group_by_measurement(readings: Iterable[Reading]) -> list[list[Reading]]:
+    groups: dict[uuid.UUID, list[Reading]] = defaultdict(list)
+    for reading in readings:
+        groups[reading.measurement_id].append(reading)
+    return list(groups.values())

@@ -1,0 +1,280 @@
+"""The ingest worker: MQTT v5 shared subscription in, TimescaleDB out, acks after commit.
+
+Threads: paho's network thread only queues messages; one writer thread takes them in,
+flushes a batch per transaction and then, only after the commit, publishes the edges' acks
+and sends the PUBACKs. Memory is bounded twice: the broker sends at most `Receive Maximum`
+unacknowledged messages, and the in-memory queue has a fixed size.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import random
+import threading
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import paho.mqtt.client as mqtt
+import psycopg
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+
+from cloud.alerts.rules import evaluate
+from cloud.db import ingest_store
+from cloud.ingest.intake import DeadLetter, InboundMessage, Intake, PendingAck, take_in
+from cloud.settings import CloudSettings
+from protocols import topics
+from protocols.messages import Ack, RejectedReading, encode
+
+log = logging.getLogger("carebridge.ingest")
+
+_SESSION_EXPIRY_S = 7 * 24 * 3600
+_EDGE_CACHE_S = 5.0
+
+
+@dataclass(frozen=True)
+class _Queued:
+    message: InboundMessage
+    generation: int
+    """Which broker connection delivered it; a PUBACK is only valid on that connection."""
+
+
+class IngestWorker:
+    def __init__(self, settings: CloudSettings) -> None:
+        self.settings = settings
+        self.worker_id = settings.ingest_worker_id
+        self.counters = {"messages": 0, "readings": 0, "dead_letters": 0, "acks": 0}
+        self.started_at = datetime.now(UTC)
+        self._queue: queue.Queue[_Queued] = queue.Queue(settings.ingest_queue_max_messages)
+        self._stop = threading.Event()
+        self._generation = 0
+        self._connected = threading.Event()
+        self._db_up = threading.Event()
+        self._edges: dict[str, tuple[bool, float]] = {}
+        self._conn: psycopg.Connection | None = None
+        self._thread: threading.Thread | None = None
+        self._client = self._make_client()
+
+    # --- MQTT side (paho's thread) -------------------------------------------------------
+
+    def _make_client(self) -> mqtt.Client:
+        client = mqtt.Client(
+            mqtt.CallbackAPIVersion.VERSION2,
+            client_id=self.worker_id,
+            protocol=mqtt.MQTTv5,
+            manual_ack=True,
+        )
+        if self.settings.mqtt_username:
+            client.username_pw_set(self.settings.mqtt_username, self.settings.mqtt_password)
+        if self.settings.mqtt_tls_ca_file:
+            client.tls_set(ca_certs=self.settings.mqtt_tls_ca_file)
+        client.on_connect = self._on_connect
+        client.on_disconnect = self._on_disconnect
+        client.on_message = self._on_message
+        client.reconnect_delay_set(min_delay=1, max_delay=10)
+        return client
+
+    def _on_connect(
+        self, client: mqtt.Client, _u: object, _f: object, rc: object, _p: object
+    ) -> None:
+        if getattr(rc, "is_failure", False):
+            log.error("broker refused the connection", extra={"reason": str(rc)})
+            return
+        self._generation += 1
+        client.subscribe(topics.shared(topics.ALL_READINGS), qos=1)
+        self._connected.set()
+        log.info("connected to broker", extra={"worker": self.worker_id})
+
+    def _on_disconnect(
+        self, _c: mqtt.Client, _u: object, _f: object, rc: object, _p: object
+    ) -> None:
+        self._connected.clear()
+        log.warning("disconnected from broker", extra={"reason": str(rc)})
+
+    def _on_message(self, _c: mqtt.Client, _u: object, msg: mqtt.MQTTMessage) -> None:
+        item = _Queued(InboundMessage(msg.topic, msg.payload, msg.mid), self._generation)
+        # Blocks paho's thread when full; the broker's Receive Maximum keeps this rare.
+        self._queue.put(item)
+
+    # --- life cycle ----------------------------------------------------------------------
+
+    def start(self) -> None:
+        props = Properties(PacketTypes.CONNECT)
+        props.SessionExpiryInterval = _SESSION_EXPIRY_S
+        props.ReceiveMaximum = min(self.settings.ingest_queue_max_messages, 65535)
+        self._client.connect_async(
+            self.settings.mqtt_host,
+            self.settings.mqtt_port,
+            keepalive=30,
+            clean_start=False,
+            properties=props,
+        )
+        self._client.loop_start()
+        self._thread = threading.Thread(
+            target=self._run, name=f"ingest-{self.worker_id}", daemon=True
+        )
+        self._thread.start()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+        self._client.disconnect()
+        self._client.loop_stop()
+        if self._conn is not None:
+            self._conn.close()
+
+    @property
+    def broker_connected(self) -> bool:
+        return self._connected.is_set()
+
+    @property
+    def database_connected(self) -> bool:
+        return self._db_up.is_set()
+
+    # --- writer thread -------------------------------------------------------------------
+
+    def _run(self) -> None:
+        last_beat = 0.0
+        while not self._stop.is_set():
+            if time.monotonic() - last_beat >= self.settings.ingest_heartbeat_s:
+                self._with_db(self._heartbeat)
+                last_beat = time.monotonic()
+            batch, intake = self._collect()
+            if batch:
+                self._flush(batch, intake)
+
+    def _collect(self) -> tuple[list[_Queued], Intake]:
+        """Wait for a first message, then gather more until the linger ends or the batch is full."""
+        batch: list[_Queued] = []
+        intake = Intake()
+        try:
+            first = self._queue.get(timeout=self.settings.ingest_heartbeat_s)
+        except queue.Empty:
+            return batch, intake
+        deadline = time.monotonic() + self.settings.ingest_linger_ms / 1000
+        item: _Queued | None = first
+        while item is not None:
+            batch.append(item)
+            intake.extend(take_in(item.message, self._is_known_edge))
+            if len(intake.accepted) >= self.settings.ingest_batch_max_readings:
+                break
+            remaining = deadline - time.monotonic()
+            try:
+                item = (
+                    self._queue.get(timeout=remaining)
+                    if remaining > 0
+                    else self._queue.get_nowait()
+                )
+            except queue.Empty:
+                item = None
+        return batch, intake
+
+    def _flush(self, batch: list[_Queued], intake: Intake) -> None:
+        try:
+            self._with_db(lambda conn: self._store(conn, intake), retry_forever=True)
+        except psycopg.Error as exc:
+            # Not the connection but something in this batch: find the message by storing
+            # each on its own, so one poison message cannot hold back the others.
+            if len(batch) > 1:
+                for item in batch:
+                    self._flush([item], take_in(item.message, self._is_known_edge))
+                return
+            intake = _refused_by_storage(batch[0].message, intake, exc)
+            self._with_db(lambda conn: self._store(conn, intake), retry_forever=True)
+        for pending in intake.acks:
+            ack = Ack(
+                batch_id=pending.batch_id,
+                stored=pending.stored,
+                rejected=pending.rejected,
+                acked_at=datetime.now(UTC),
+            )
+            self._client.publish(topics.acks(pending.edge_id), encode(ack), qos=1)
+        for item in batch:
+            # A PUBACK on a newer connection would acknowledge some other message; the broker
+            # redelivers this one instead, and the idempotent insert absorbs the repeat.
+            if item.generation == self._generation:
+                self._client.ack(item.message.mid, 1)
+        self.counters["messages"] += len(batch)
+        self.counters["readings"] += len(intake.accepted)
+        self.counters["dead_letters"] += len(intake.dead_letters)
+        self.counters["acks"] += len(intake.acks)
+
+    def _store(self, conn: psycopg.Connection, intake: Intake) -> None:
+        with conn.transaction():
+            new_ids = ingest_store.copy_readings(conn, intake.accepted)
+            ingest_store.insert_dead_letters(conn, intake.dead_letters)
+            fresh = [a.reading for a in intake.accepted if a.reading.reading_id in new_ids]
+            ingest_store.upsert_alerts(conn, evaluate(fresh))
+
+    def _heartbeat(self, conn: psycopg.Connection) -> None:
+        ingest_store.record_heartbeat(conn, self.worker_id, self.started_at, self.counters)
+
+    def _is_known_edge(self, edge_id: str) -> bool:
+        cached = self._edges.get(edge_id)
+        if cached is not None and cached[1] > time.monotonic():
+            return cached[0]
+        known = self._with_db(
+            lambda conn: ingest_store.is_known_edge(conn, edge_id), retry_forever=True
+        )
+        self._edges[edge_id] = (bool(known), time.monotonic() + _EDGE_CACHE_S)
+        return bool(known)
+
+    def _with_db(self, action, *, retry_forever: bool = False):  # type: ignore[no-untyped-def]
+        """Run `action(conn)`; on a lost database, reconnect with jittered backoff."""
+        delay = 0.2
+        while True:
+            try:
+                conn = self._connection()
+                result = action(conn)
+                self._db_up.set()
+                return result
+            except psycopg.OperationalError as exc:
+                self._db_up.clear()
+                self._drop_connection()
+                if not retry_forever or self._stop.is_set():
+                    log.warning("database unavailable", extra={"error": str(exc)})
+                    return None
+                log.warning(
+                    "database unavailable, retrying", extra={"error": str(exc), "retry_s": delay}
+                )
+                time.sleep(delay * random.uniform(0.8, 1.2))
+                delay = min(delay * 2, self.settings.ingest_retry_max_s)
+
+    def _connection(self) -> psycopg.Connection:
+        if self._conn is None or self._conn.closed:
+            self._conn = psycopg.connect(self.settings.database_url, connect_timeout=5)
+            ingest_store.prepare_connection(self._conn)
+        return self._conn
+
+    def _drop_connection(self) -> None:
+        if self._conn is not None:
+            try:
+                self._conn.close()
+            except psycopg.Error:
+                log.debug("closing a broken connection failed", exc_info=True)
+        self._conn = None
+
+
+def _refused_by_storage(message: InboundMessage, intake: Intake, exc: psycopg.Error) -> Intake:
+    """The message as a dead letter, and an ack telling its edge not to resend it."""
+    reason = f"the database refused the batch: {type(exc).__name__}: {exc}".strip()
+    letter = DeadLetter(message.topic, "storage_rejected", reason, message.payload)
+    acks = [
+        PendingAck(
+            p.edge_id,
+            p.batch_id,
+            stored=[],
+            rejected=[
+                *p.rejected,
+                *(
+                    RejectedReading(reading_id=rid, index=0, code="storage_rejected", reason=reason)
+                    for rid in p.stored
+                ),
+            ],
+        )
+        for p in intake.acks
+    ]
+    return Intake(dead_letters=[letter], acks=acks)

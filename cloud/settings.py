@@ -1,0 +1,47 @@
+"""The cloud's one settings object, read from `CAREBRIDGE_*` environment variables."""
+
+from __future__ import annotations
+
+import socket
+from functools import lru_cache
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def _default_worker_id() -> str:
+    # Stable across restarts on purpose: the broker keeps a persistent session (and the
+    # messages queued for it) under this id. Give each worker on one host its own id.
+    return f"ingest-{socket.gethostname()}"
+
+
+class CloudSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="CAREBRIDGE_", extra="ignore")
+
+    database_url: str = "postgresql://postgres@127.0.0.1:55432/carebridge"
+    mqtt_host: str = "127.0.0.1"
+    mqtt_port: int = 18830
+    mqtt_username: str | None = None
+    mqtt_password: str | None = None
+    mqtt_tls_ca_file: str | None = None
+
+    http_host: str = "127.0.0.1"
+    http_port: int = 8080
+    log_level: str = "info"
+
+    ingest_in_process: bool = True
+    """Run one ingest worker inside the API process (small sites, the demo, tests)."""
+    ingest_worker_id: str = Field(default_factory=_default_worker_id)
+    ingest_batch_max_readings: int = Field(default=5000, ge=1)
+    ingest_linger_ms: int = Field(default=20, ge=0)
+    ingest_queue_max_messages: int = Field(default=1000, ge=1)
+    """Messages held in memory before the worker stops reading from the broker."""
+    ingest_retry_max_s: float = Field(default=10.0, gt=0)
+    ingest_heartbeat_s: float = Field(default=2.0, gt=0)
+    ingest_worker_stale_s: float = Field(default=15.0, gt=0)
+    """A worker silent for longer is reported down by /health."""
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> CloudSettings:
+    return CloudSettings()
