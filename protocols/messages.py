@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from dataclasses import dataclass
 from datetime import time
 from enum import StrEnum
 from typing import Annotated, Any, Literal, TypeVar
@@ -211,9 +212,21 @@ class BatchHeader(BaseModel):
     sent_at: AwareDatetime
 
 
-def split_readings_batch(
-    payload: bytes,
-) -> tuple[BatchHeader, list[Reading], list[RejectedReading]]:
+@dataclass(frozen=True)
+class SplitBatch:
+    header: BatchHeader
+    readings: list[Reading]
+    positions: list[int]
+    """positions[i] is the index in the batch of readings[i]."""
+    rejected: list[RejectedReading]
+    items: list[Any]
+    """The batch's readings exactly as received (parsed JSON), for dead letters."""
+
+    def item_bytes(self, index: int) -> bytes:
+        return json.dumps(self.items[index], ensure_ascii=False).encode()
+
+
+def split_readings_batch(payload: bytes) -> SplitBatch:
     """Validate a batch's envelope, then each reading on its own.
 
     Raises a CareBridgeError when the envelope itself is unusable; otherwise returns the
@@ -232,10 +245,12 @@ def split_readings_batch(
             f"readings: {len(items)} items, at most {MAX_READINGS_PER_BATCH} per batch"
         )
     good: list[Reading] = []
+    positions: list[int] = []
     bad: list[RejectedReading] = []
     for index, item in enumerate(items):
         try:
             good.append(Reading.model_validate(item))
+            positions.append(index)
         except ValidationError as exc:
             bad.append(
                 RejectedReading(
@@ -245,7 +260,7 @@ def split_readings_batch(
                     reason=str(_violation(exc)),
                 )
             )
-    return header, good, bad
+    return SplitBatch(header, good, positions, bad, items)
 
 
 def _id_of(item: object) -> uuid.UUID | None:
