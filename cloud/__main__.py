@@ -25,7 +25,7 @@ def main(argv: list[str] | None = None) -> int:
     add_edge.add_argument("--label")
     args = parser.parse_args(argv)
     settings = get_settings()
-    configure_logging(settings.log_level, process=f"cloud-{args.command}")
+    configure_logging(settings.log_level, service=f"cloud-{args.command}")
 
     if args.command == "migrate":
         from cloud.db.migrate import migrate

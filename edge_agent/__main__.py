@@ -70,7 +70,7 @@ def main(argv: list[str] | None = None) -> int:
     export.add_argument("file", type=Path)
     args = parser.parse_args(argv)
     settings = EdgeSettings()
-    configure_logging(settings.log_level, process=f"edge-{settings.edge_id}")
+    configure_logging(settings.log_level, service=f"edge-{settings.edge_id}")
     if args.command == "run":
         asyncio.run(_run(settings))
     elif args.command == "status":

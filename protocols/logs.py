@@ -16,9 +16,14 @@ _STANDARD = set(logging.makeLogRecord({}).__dict__) | {"message", "asctime"}
 
 
 class JsonFormatter(logging.Formatter):
+    def __init__(self, service: str) -> None:
+        super().__init__()
+        self.service = service
+
     def format(self, record: logging.LogRecord) -> str:
         entry: dict[str, Any] = {
             "ts": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "service": self.service,
             "level": record.levelname.lower(),
             "logger": record.name,
             "msg": record.getMessage(),
@@ -31,13 +36,13 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry, ensure_ascii=False, default=str)
 
 
-def configure_logging(level: str = "info", *, process: str) -> None:
-    """Route all logging to stderr as JSON lines, tagged with the process name."""
+def configure_logging(level: str = "info", *, service: str) -> None:
+    """Route all logging to stderr as JSON lines, each tagged with the service name."""
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(JsonFormatter())
+    handler.setFormatter(JsonFormatter(service))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
     # paho and uvicorn are chatty at INFO about things our own logs already say.
     logging.getLogger("uvicorn.access").setLevel(logging.WARNING)
-    logging.getLogger("carebridge").info("logging configured", extra={"process": process})
+    logging.getLogger("carebridge").debug("logging configured")

@@ -25,11 +25,13 @@ _COLUMNS = (
 
 
 def prepare_connection(conn: psycopg.Connection) -> None:
+    """Set up a new autocommit connection for `copy_readings`."""
+    if not conn.autocommit:
+        raise ValueError("ingest needs an autocommit connection so each flush is one transaction")
     conn.execute(
         "CREATE TEMP TABLE IF NOT EXISTS readings_staging "
         "(LIKE readings INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
     )
-    conn.commit()
 
 
 def copy_readings(conn: psycopg.Connection, accepted: Sequence[AcceptedReading]) -> set[uuid.UUID]:

@@ -245,7 +245,12 @@ class IngestWorker:
 
     def _connection(self) -> psycopg.Connection:
         if self._conn is None or self._conn.closed:
-            self._conn = psycopg.connect(self.settings.database_url, connect_timeout=5)
+            # Autocommit, so `conn.transaction()` in `_store` is a real BEGIN/COMMIT: were a
+            # lookup to leave an implicit transaction open, it would become a savepoint and
+            # the ack would go out before anything was durable.
+            self._conn = psycopg.connect(
+                self.settings.database_url, connect_timeout=5, autocommit=True
+            )
             ingest_store.prepare_connection(self._conn)
         return self._conn
 

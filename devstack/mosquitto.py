@@ -1,0 +1,115 @@
+"""A Mosquitto broker in a folder of ours, on a port of ours, with persistence on so that
+persistent sessions and their queued messages survive a broker restart."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+from pathlib import Path
+from types import TracebackType
+from typing import Self
+
+from devstack.errors import StackError
+from devstack.ports import wait_for_port
+
+
+class LocalMosquitto:
+    def __init__(
+        self,
+        workdir: Path,
+        port: int,
+        *,
+        password_file: Path | None = None,
+        acl_file: Path | None = None,
+        allow_anonymous: bool = True,
+    ) -> None:
+        self.workdir = workdir.resolve()
+        self.port = port
+        self.host = "127.0.0.1"
+        self.password_file = password_file
+        self.acl_file = acl_file
+        self.allow_anonymous = allow_anonymous
+        self.config_path = self.workdir / "mosquitto.conf"
+        self.log_path = self.workdir / "mosquitto.log"
+        self._process: subprocess.Popen[bytes] | None = None
+
+    def _write_config(self) -> None:
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        lines = [
+            f"listener {self.port} {self.host}",
+            f"allow_anonymous {'true' if self.allow_anonymous else 'false'}",
+            "persistence true",
+            f"persistence_location {self.workdir}/",
+            # Keep every message queued for an offline persistent session: losing readings
+            # because an ingest worker was down is not acceptable.
+            "max_queued_messages 0",
+            "max_inflight_messages 0",
+            "autosave_interval 5",
+            f"log_dest file {self.log_path}",
+            "log_type error",
+            "log_type warning",
+            "log_type notice",
+            "log_type information",
+        ]
+        if os.geteuid() == 0:
+            # Otherwise mosquitto drops to user `mosquitto`, which cannot write here.
+            lines.append("user root")
+        if self.password_file is not None:
+            lines.append(f"password_file {self.password_file}")
+        if self.acl_file is not None:
+            lines.append(f"acl_file {self.acl_file}")
+        self.config_path.write_text("\n".join(lines) + "\n")
+
+    def start(self, timeout: float = 10.0) -> None:
+        self._write_config()
+        self._process = subprocess.Popen(
+            ["mosquitto", "-c", str(self.config_path)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
+        if not wait_for_port(self.port, timeout, self.host) or self._process.poll() is not None:
+            stderr = b""
+            if self._process.poll() is not None and self._process.stderr is not None:
+                stderr = self._process.stderr.read()
+            self.kill()
+            raise StackError(
+                f"mosquitto did not start on port {self.port}: {stderr.decode(errors='replace')}"
+                f"\n{self.log_tail()}"
+            )
+
+    def log_tail(self, lines: int = 30) -> str:
+        if not self.log_path.exists():
+            return ""
+        return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Stop cleanly: mosquitto writes its persistence file on SIGTERM."""
+        if self._process is None:
+            return
+        if self._process.poll() is None:
+            self._process.send_signal(signal.SIGTERM)
+            try:
+                self._process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self._process.kill()
+                self._process.wait()
+        self._process = None
+
+    def kill(self) -> None:
+        if self._process is not None and self._process.poll() is None:
+            self._process.kill()
+            self._process.wait()
+        self._process = None
+
+    def is_running(self) -> bool:
+        return self._process is not None and self._process.poll() is None
+
+    def __enter__(self) -> Self:
+        self.start()
+        return self
+
+    def __exit__(
+        self, _t: type[BaseException] | None, _e: BaseException | None, _tb: TracebackType | None
+    ) -> None:
+        self.stop()

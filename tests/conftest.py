@@ -1,0 +1,147 @@
+"""Shared fixtures: real TimescaleDB and Mosquitto on free loopback ports in temp folders.
+
+If a service cannot start, the fixture raises and every test that needs it fails loudly:
+nothing is ever skipped for want of infrastructure.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import psycopg
+import pytest
+
+from cloud.db.migrate import migrate
+from devstack.mosquitto import LocalMosquitto
+from devstack.ports import free_port
+from devstack.postgres import LocalPostgres
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+ARTIFACTS = REPO_ROOT / "test-artifacts"
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> Iterator[LocalPostgres]:
+    server = LocalPostgres.in_tempdir(free_port(), fsync=False)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.remove()
+
+
+@pytest.fixture
+def database_url(pg_server: LocalPostgres) -> Iterator[str]:
+    """A fresh, migrated database for one test."""
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(pg_server.admin_dsn(), autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    url = pg_server.admin_dsn(name)
+    migrate(url)
+    yield url
+    with psycopg.connect(pg_server.admin_dsn(), autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def broker(tmp_path: Path) -> Iterator[LocalMosquitto]:
+    mosquitto = LocalMosquitto(tmp_path / "mosquitto", free_port())
+    mosquitto.start()
+    try:
+        yield mosquitto
+    finally:
+        mosquitto.stop()
+
+
+@dataclass
+class CloudProcess:
+    base_url: str
+    env: dict[str, str]
+    process: subprocess.Popen[bytes]
+    log_path: Path
+
+    def log_tail(self, lines: int = 40) -> str:
+        return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+
+
+def cloud_env(
+    database_url: str, broker: LocalMosquitto, http_port: int, **extra: str
+) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CAREBRIDGE_")}
+    env.update(
+        CAREBRIDGE_DATABASE_URL=database_url,
+        CAREBRIDGE_MQTT_HOST="127.0.0.1",
+        CAREBRIDGE_MQTT_PORT=str(broker.port),
+        CAREBRIDGE_HTTP_PORT=str(http_port),
+        CAREBRIDGE_INGEST_WORKER_ID=f"ingest-test-{uuid.uuid4().hex[:8]}",
+        CAREBRIDGE_INGEST_HEARTBEAT_S="0.5",
+        **extra,
+    )
+    return env
+
+
+def wait_until_healthy(
+    base_url: str, process: subprocess.Popen[bytes], log: Path, timeout: float = 30
+) -> None:
+    deadline = time.monotonic() + timeout
+    last = "no answer"
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(
+                f"cloud exited with {process.returncode}:\n{log.read_text()[-4000:]}"
+            )
+        try:
+            response = httpx.get(f"{base_url}/health", timeout=2)
+            if response.status_code == 200:
+                return
+            last = response.text
+        except httpx.HTTPError as exc:
+            last = repr(exc)
+        time.sleep(0.2)
+    raise RuntimeError(f"cloud not healthy after {timeout}s: {last}\n{log.read_text()[-4000:]}")
+
+
+@pytest.fixture
+def cloud(database_url: str, broker: LocalMosquitto, tmp_path: Path) -> Iterator[CloudProcess]:
+    """The real cloud (`python -m cloud serve`) as a subprocess, with its ingest worker."""
+    port = free_port()
+    env = cloud_env(database_url, broker, port)
+    log_path = tmp_path / "cloud.log"
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "cloud", "serve"],
+            cwd=REPO_ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    base_url = f"http://127.0.0.1:{port}"
+    try:
+        wait_until_healthy(base_url, process, log_path)
+        yield CloudProcess(base_url, env, process, log_path)
+    finally:
+        process.terminate()
+        try:
+            process.wait(10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
+def wait_for(predicate, timeout: float = 15.0, interval: float = 0.1, message: str = ""):  # type: ignore[no-untyped-def]
+    """Poll until `predicate()` is truthy; return its value or fail with `message`."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out after {timeout}s waiting for {message or predicate}")
+        time.sleep(interval)
