@@ -11,7 +11,7 @@ from types import TracebackType
 from typing import Self
 
 from devstack.errors import StackError
-from devstack.ports import wait_for_port
+from devstack.ports import port_answers, wait_for_port
 
 
 class LocalMosquitto:
@@ -62,6 +62,10 @@ class LocalMosquitto:
         self.config_path.write_text("\n".join(lines) + "\n")
 
     def start(self, timeout: float = 10.0) -> None:
+        if port_answers(self.port, self.host):
+            raise StackError(
+                f"mosquitto did not start: something already listens on {self.host}:{self.port}"
+            )
         self._write_config()
         self._process = subprocess.Popen(
             ["mosquitto", "-c", str(self.config_path)],

@@ -20,3 +20,11 @@ def wait_for_port(port: int, timeout: float, host: str = "127.0.0.1") -> bool:
         except OSError:
             time.sleep(0.05)
     return False
+
+
+def port_answers(port: int, host: str = "127.0.0.1") -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=0.5):
+            return True
+    except OSError:
+        return False

@@ -34,6 +34,7 @@ class EdgeAgent:
         self.config: EdgeConfig | None = None
         self.last_ack_at: datetime | None = None
         self._in_flight: dict[uuid.UUID, int] = {}
+        self._resend_in_flight = False
         self._wake = asyncio.Event()
         uplink.on_connection_lost = self._connection_lost
 
@@ -52,6 +53,9 @@ class EdgeAgent:
         status_task = asyncio.create_task(self._report_status(stop))
         try:
             while not stop.is_set():
+                if self._resend_in_flight:
+                    self._resend_in_flight = False
+                    await self.outbox.release_in_flight()
                 await self._handle_inbound()
                 if self.uplink.connected.is_set():
                     await self._send_what_fits()
@@ -60,6 +64,7 @@ class EdgeAgent:
             status_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await status_task
+            self.uplink.on_connection_lost = None
             self.uplink.stop()
 
     async def _send_what_fits(self) -> None:
@@ -122,8 +127,10 @@ class EdgeAgent:
         await asyncio.sleep(self.settings.linger_ms / 1000)
 
     def _connection_lost(self) -> None:
+        # Acks for what was in flight may never come; resend it as soon as we reconnect.
         self._in_flight.clear()
-        asyncio.get_running_loop().create_task(self.outbox.release_in_flight())
+        self._resend_in_flight = True
+        self._wake.set()
 
     async def _report_status(self, stop: asyncio.Event) -> None:
         while not stop.is_set():

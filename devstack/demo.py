@@ -1,0 +1,207 @@
+"""`python -m devstack.demo`: the whole system on this machine, with simulated devices.
+
+Starts (or reuses) a project-local TimescaleDB and Mosquitto under `.local/`, the cloud,
+and a centre edge agent fed by simulated devices; loads a week of demo readings through the
+real MQTT path; prints where to look; runs until Ctrl-C. Point `CAREBRIDGE_DATABASE_URL` or
+`CAREBRIDGE_MQTT_HOST`/`CAREBRIDGE_MQTT_PORT` at existing services to use those instead.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import httpx
+import psycopg
+
+from cloud.db.migrate import migrate
+from devstack.mosquitto import LocalMosquitto
+from devstack.postgres import LocalPostgres
+from edge_agent.agent import EdgeAgent
+from edge_agent.outbox import Outbox
+from edge_agent.settings import EdgeSettings
+from edge_agent.uplink import MqttUplink
+from protocols.logs import configure_logging
+from protocols.reading import MealContext, Source
+from simulators.readings import SimulatedCuff, SimulatedGlucoseMeter, everyday_blood_pressure
+
+REPO = Path(__file__).resolve().parents[1]
+LOCAL = REPO / ".local"
+PG_PORT = int(os.environ.get("CAREBRIDGE_DEMO_PG_PORT", "55432"))
+MQTT_PORT = int(os.environ.get("CAREBRIDGE_MQTT_PORT", "18830"))
+HTTP_PORT = int(os.environ.get("CAREBRIDGE_HTTP_PORT", "8080"))
+EDGE_ID = "centre-demo"
+DEMO_PATIENTS = [f"P-{n:04d}" for n in range(1, 21)]
+
+
+def say(message: str) -> None:
+    print(f"[demo] {message}", flush=True)
+
+
+def start_database() -> tuple[str, LocalPostgres | None]:
+    if url := os.environ.get("CAREBRIDGE_DATABASE_URL"):
+        say(f"using the database at {url}")
+        return url, None
+    server = LocalPostgres(LOCAL / "pg" / "data", PG_PORT)
+    if server.is_running():
+        say(f"TimescaleDB already running on 127.0.0.1:{PG_PORT}")
+    else:
+        say(f"starting TimescaleDB on 127.0.0.1:{PG_PORT} (data in .local/pg)")
+        server.start()
+    return server.dsn, server
+
+
+def start_broker() -> LocalMosquitto | None:
+    if os.environ.get("CAREBRIDGE_MQTT_HOST"):
+        say(f"using the broker at {os.environ['CAREBRIDGE_MQTT_HOST']}:{MQTT_PORT}")
+        return None
+    broker = LocalMosquitto(LOCAL / "mosquitto", MQTT_PORT)
+    say(f"starting Mosquitto on 127.0.0.1:{MQTT_PORT} (data in .local/mosquitto)")
+    broker.start()
+    return broker
+
+
+def start_cloud(database_url: str) -> subprocess.Popen[bytes]:
+    env = dict(
+        os.environ,
+        CAREBRIDGE_DATABASE_URL=database_url,
+        CAREBRIDGE_MQTT_PORT=str(MQTT_PORT),
+        CAREBRIDGE_HTTP_PORT=str(HTTP_PORT),
+        CAREBRIDGE_INGEST_WORKER_ID="ingest-demo",
+    )
+    log = (LOCAL / "cloud.log").open("ab")
+    say("starting the cloud (log in .local/cloud.log)")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "cloud", "serve"],
+        cwd=REPO,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise SystemExit(f"the cloud exited with {process.returncode}; see .local/cloud.log")
+        with contextlib.suppress(httpx.HTTPError):
+            if httpx.get(f"http://127.0.0.1:{HTTP_PORT}/health", timeout=2).status_code == 200:
+                return process
+        time.sleep(0.3)
+    process.terminate()
+    raise SystemExit("the cloud did not become healthy in 60 s; see .local/cloud.log")
+
+
+def register_edge(database_url: str) -> None:
+    with psycopg.connect(database_url) as conn:
+        conn.execute(
+            "INSERT INTO edges (edge_id, mode, label) VALUES (%s, 'centre', %s) "
+            "ON CONFLICT (edge_id) DO NOTHING",
+            (EDGE_ID, "演示管理中心 Demo centre"),
+        )
+
+
+async def load_history(agent: EdgeAgent, rng: random.Random) -> int:
+    """A week of morning and evening readings for the demo patients (same ids every run)."""
+    today = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    # A device never reuses a record number: start each run's numbering from the date, so
+    # a rerun on the same day resends the same records and another day adds new ones.
+    first = int(today.timestamp()) // 3600
+    cuffs = [
+        SimulatedCuff(f"DEMO-BP-{i}", source=Source.CENTRE, next_sequence=first)
+        for i in range(len(DEMO_PATIENTS))
+    ]
+    meters = [
+        SimulatedGlucoseMeter(f"DEMO-GLU-{i}", next_sequence=first)
+        for i in range(len(DEMO_PATIENTS))
+    ]
+    total = 0
+    for day in range(7, 0, -1):
+        for hour in (7, 19):
+            at = today - timedelta(days=day) + timedelta(hours=hour)
+            for patient, cuff, meter in zip(DEMO_PATIENTS, cuffs, meters, strict=True):
+                readings = cuff.measure(*everyday_blood_pressure(rng), patient_id=patient, at=at)
+                meal = MealContext.FASTING if hour == 7 else MealContext.AFTER_MEAL
+                readings += meter.measure(
+                    round(rng.gauss(7.2, 1.4), 1), patient_id=patient, meal=meal, at=at
+                )
+                total += await agent.submit(readings)
+    # Two patients with a hypertensive crisis today, so the queue is not empty.
+    for patient, cuff in list(zip(DEMO_PATIENTS, cuffs, strict=True))[:2]:
+        total += await agent.submit(
+            cuff.measure(188, 114, 96, patient_id=patient, at=today + timedelta(hours=8))
+        )
+    return total
+
+
+async def simulate_devices(agent: EdgeAgent, rng: random.Random, stop: asyncio.Event) -> None:
+    """A centre day, sped up: a patient measured every few seconds."""
+    cuff = SimulatedCuff("DEMO-BP-LIVE", source=Source.CENTRE, next_sequence=int(time.time()))
+    while not stop.is_set():
+        patient = rng.choice(DEMO_PATIENTS)
+        await agent.submit(
+            cuff.measure(*everyday_blood_pressure(rng), patient_id=patient, staff_id="HM-01")
+        )
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), timeout=5)
+
+
+async def run_edge() -> None:
+    settings = EdgeSettings(
+        edge_id=EDGE_ID, mqtt_port=MQTT_PORT, outbox_path=LOCAL / "edge" / "outbox.sqlite3"
+    )
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    rng = random.Random(20261124)
+    async with Outbox(settings.outbox_path) as outbox:
+        agent = EdgeAgent(settings, outbox, MqttUplink(settings, loop))
+        runner = asyncio.create_task(agent.run(stop))
+        added = await load_history(agent, rng)
+        say(f"demo history queued through the edge outbox ({added} new readings)")
+        base = f"http://127.0.0.1:{HTTP_PORT}"
+        say("ready:")
+        print(
+            f"\n    open  {base}/docs           API (OpenAPI)\n"
+            f"          {base}/api/v1/alerts  open alerts\n"
+            f"          {base}/health         health\n\n"
+            "    Ctrl-C stops everything; data stays in .local/ for the next run.\n",
+            flush=True,
+        )
+        simulator = asyncio.create_task(simulate_devices(agent, rng, stop))
+        await stop.wait()
+        await asyncio.gather(runner, simulator)
+
+
+def main() -> int:
+    configure_logging(os.environ.get("CAREBRIDGE_LOG_LEVEL", "warning"), service="demo")
+    LOCAL.mkdir(exist_ok=True)
+    database_url, database = start_database()
+    broker = start_broker()
+    cloud = None
+    try:
+        migrate(database_url)
+        register_edge(database_url)
+        cloud = start_cloud(database_url)
+        asyncio.run(run_edge())
+    finally:
+        say("stopping")
+        if cloud is not None:
+            cloud.terminate()
+            cloud.wait(15)
+        if broker is not None:
+            broker.stop()
+        if database is not None:
+            database.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
