@@ -154,7 +154,10 @@ async def simulate_devices(agent: EdgeAgent, rng: random.Random, stop: asyncio.E
 
 async def run_edge() -> None:
     settings = EdgeSettings(
-        edge_id=EDGE_ID, mqtt_port=MQTT_PORT, outbox_path=LOCAL / "edge" / "outbox.sqlite3"
+        edge_id=EDGE_ID,
+        mqtt_host=os.environ.get("CAREBRIDGE_MQTT_HOST", "127.0.0.1"),
+        mqtt_port=MQTT_PORT,
+        outbox_path=LOCAL / "edge" / "outbox.sqlite3",
     )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
