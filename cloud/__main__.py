@@ -19,6 +19,10 @@ def main(argv: list[str] | None = None) -> int:
     )
     sub.add_parser("ingest", help="a standalone ingest worker (start several to share the load)")
     sub.add_parser("migrate", help="apply pending schema migrations")
+    retention = sub.add_parser("retention", help="drop raw readings older than the horizon")
+    retention.add_argument(
+        "--days", type=int, help="horizon in days (default: CAREBRIDGE_RETENTION_DAYS)"
+    )
     add_edge = sub.add_parser("add-edge", help="register an edge agent")
     add_edge.add_argument("edge_id")
     add_edge.add_argument("--mode", choices=["centre", "home"], default="centre")
@@ -32,6 +36,21 @@ def main(argv: list[str] | None = None) -> int:
 
         applied = migrate(settings.database_url)
         print(f"applied {len(applied)} migration(s): {', '.join(applied) or 'none pending'}")
+        return 0
+    if args.command == "retention":
+        from datetime import timedelta
+
+        import psycopg
+
+        from cloud.db.retention import drop_old_readings
+
+        days = args.days or settings.retention_days
+        if not days:
+            print("no retention horizon set (CAREBRIDGE_RETENTION_DAYS or --days): keeping all")
+            return 0
+        with psycopg.connect(settings.database_url, autocommit=True) as conn:
+            dropped = drop_old_readings(conn, timedelta(days=days))
+        print(f"dropped {len(dropped)} chunk(s) of readings older than {days} days")
         return 0
     if args.command == "add-edge":
         import psycopg
@@ -53,6 +72,10 @@ def main(argv: list[str] | None = None) -> int:
 
         migrate(settings.database_url)
         worker = IngestWorker(settings)
+        if settings.ingest_metrics_port:
+            from prometheus_client import start_http_server
+
+            start_http_server(settings.ingest_metrics_port, "127.0.0.1", worker.metrics.registry)
         stopped = threading.Event()
         for sig in (signal.SIGINT, signal.SIGTERM):
             signal.signal(sig, lambda *_: stopped.set())

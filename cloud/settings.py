@@ -25,6 +25,11 @@ class CloudSettings(BaseSettings):
     mqtt_password: str | None = None
     mqtt_tls_ca_file: str | None = None
 
+    timezone: str = "Asia/Shanghai"
+    """The hospital's time zone: it decides which calendar day a reading belongs to."""
+    retention_days: int | None = Field(default=None, ge=1)
+    """Drop raw readings older than this (whole chunks); None keeps them for ever."""
+
     http_host: str = "127.0.0.1"
     http_port: int = 8080
     log_level: str = "info"
@@ -38,6 +43,8 @@ class CloudSettings(BaseSettings):
     """Messages held in memory before the worker stops reading from the broker."""
     ingest_retry_max_s: float = Field(default=10.0, gt=0)
     ingest_heartbeat_s: float = Field(default=2.0, gt=0)
+    ingest_metrics_port: int | None = None
+    """Where a standalone worker (`python -m cloud ingest`) serves /metrics on 127.0.0.1."""
     ingest_worker_stale_s: float = Field(default=15.0, gt=0)
     """A worker silent for longer is reported down by /health."""
 

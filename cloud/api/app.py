@@ -10,7 +10,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from psycopg_pool import ConnectionPool
 
-from cloud.api import routes
+from cloud.api import devices_routes, readings_routes, routes
 from cloud.db.migrate import migrate
 from cloud.ingest.worker import IngestWorker
 from cloud.settings import CloudSettings
@@ -50,4 +50,6 @@ def create_app(settings: CloudSettings) -> FastAPI:
         return JSONResponse(status_code=422, content={"error": exc.code, "reason": exc.reason})
 
     app.include_router(routes.router)
+    app.include_router(readings_routes.router)
+    app.include_router(devices_routes.router)
     return app

@@ -3,31 +3,20 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
-from datetime import datetime
 from typing import Annotated, Any, Literal
 
 import psycopg
-from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
+from fastapi import APIRouter, HTTPException, Query, Request, Response
+from fastapi.responses import PlainTextResponse
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from psycopg.rows import dict_row
 from pydantic import BaseModel, Field
 
 from cloud.api.broker_probe import broker_answers
+from cloud.api.deps import Conn, Limit, Offset
 from cloud.settings import CloudSettings
-from protocols.metrics import Metric
 
 router = APIRouter()
-
-
-def _conn(request: Request) -> Iterator[psycopg.Connection[dict[str, Any]]]:
-    with request.app.state.pool.connection() as conn:
-        conn.row_factory = dict_row  # type: ignore[assignment]
-        yield conn  # type: ignore[misc]
-
-
-Conn = Annotated[psycopg.Connection, Depends(_conn)]
-Limit = Annotated[int, Query(ge=1, le=500)]
-Offset = Annotated[int, Query(ge=0)]
 
 
 @router.get("/health")
@@ -119,35 +108,6 @@ def list_dead_letters(
     return {"items": rows, "total": total["n"], "limit": limit, "offset": offset}
 
 
-@router.get("/api/v1/patients/{patient_id}/readings")
-def patient_readings(
-    conn: Conn,
-    patient_id: str,
-    metric: Metric | None = None,
-    since: datetime | None = None,
-    until: datetime | None = None,
-    limit: Annotated[int, Query(ge=1, le=5000)] = 500,
-) -> dict[str, Any]:
-    rows = conn.execute(
-        """SELECT reading_id, measurement_id, time AS measured_at, received_at, metric, value,
-                  unit, device_kind, device_serial, source, flags, context
-           FROM readings
-           WHERE patient_id = %(p)s
-             AND (%(m)s::text IS NULL OR metric = %(m)s)
-             AND (%(since)s::timestamptz IS NULL OR time >= %(since)s)
-             AND (%(until)s::timestamptz IS NULL OR time < %(until)s)
-           ORDER BY time DESC LIMIT %(limit)s""",
-        {
-            "p": patient_id,
-            "m": metric.value if metric else None,
-            "since": since,
-            "until": until,
-            "limit": limit,
-        },
-    ).fetchall()
-    return {"patient_id": patient_id, "items": rows}
-
-
 class EdgeRegistration(BaseModel):
     edge_id: str = Field(pattern=r"^[A-Za-z0-9_\-]{1,64}$")
     mode: Literal["centre", "home"]
@@ -173,3 +133,11 @@ def get_alert(conn: Conn, alert_id: uuid.UUID) -> dict[str, Any]:
     if row is None:
         raise HTTPException(status_code=404, detail="no such alert")
     return row
+
+
+@router.get("/metrics", response_class=PlainTextResponse)
+def metrics(request: Request) -> PlainTextResponse:
+    """Prometheus text format: this process's ingest worker."""
+    worker = request.app.state.worker
+    body = generate_latest(worker.metrics.registry) if worker is not None else b""
+    return PlainTextResponse(body, media_type=CONTENT_TYPE_LATEST)

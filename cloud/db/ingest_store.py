@@ -34,8 +34,44 @@ def prepare_connection(conn: psycopg.Connection) -> None:
     )
 
 
-def copy_readings(conn: psycopg.Connection, accepted: Sequence[AcceptedReading]) -> set[uuid.UUID]:
-    """Stage and insert; return the ids that were not in the database before."""
+_INSERT_NEW = f"""
+WITH ins AS (
+    INSERT INTO readings ({_COLUMNS})
+    SELECT {_COLUMNS} FROM readings_staging
+    ON CONFLICT DO NOTHING
+    RETURNING reading_id, patient_id, metric, time, value, source
+), daily AS (
+    INSERT INTO readings_daily AS d
+        (patient_id, metric, day, n, min_value, max_value, sum_value)
+    SELECT patient_id, metric, (time AT TIME ZONE %(tz)s)::date,
+           count(*), min(value), max(value), sum(value)
+    FROM ins WHERE patient_id IS NOT NULL
+    GROUP BY 1, 2, 3
+    ORDER BY 1, 2, 3  -- one lock order for every worker: no deadlocks between them
+    ON CONFLICT (patient_id, metric, day) DO UPDATE SET
+        n = d.n + EXCLUDED.n,
+        min_value = least(d.min_value, EXCLUDED.min_value),
+        max_value = greatest(d.max_value, EXCLUDED.max_value),
+        sum_value = d.sum_value + EXCLUDED.sum_value
+), latest AS (
+    INSERT INTO patient_latest AS l (patient_id, metric, time, value, reading_id, source)
+    SELECT DISTINCT ON (patient_id, metric) patient_id, metric, time, value, reading_id, source
+    FROM ins WHERE patient_id IS NOT NULL
+    ORDER BY patient_id, metric, time DESC
+    ON CONFLICT (patient_id, metric) DO UPDATE SET
+        time = EXCLUDED.time, value = EXCLUDED.value,
+        reading_id = EXCLUDED.reading_id, source = EXCLUDED.source
+    WHERE EXCLUDED.time > l.time
+)
+SELECT reading_id FROM ins
+"""
+
+
+def copy_readings(
+    conn: psycopg.Connection, accepted: Sequence[AcceptedReading], timezone: str
+) -> set[uuid.UUID]:
+    """Stage and insert; keep rollups and latest values current; return the ids new to the
+    database. `timezone` names the hospital's calendar for daily rollups."""
     if not accepted:
         return set()
     with conn.cursor() as cur:
@@ -64,10 +100,7 @@ def copy_readings(conn: psycopg.Connection, accepted: Sequence[AcceptedReading])
                         r.staff_id,
                     )
                 )
-        cur.execute(
-            f"INSERT INTO readings ({_COLUMNS}) SELECT {_COLUMNS} FROM readings_staging "
-            "ON CONFLICT DO NOTHING RETURNING reading_id"
-        )
+        cur.execute(_INSERT_NEW, {"tz": timezone})
         return {row[0] for row in cur.fetchall()}
 
 

@@ -24,6 +24,7 @@ from paho.mqtt.properties import Properties
 from cloud.alerts.rules import evaluate
 from cloud.db import ingest_store
 from cloud.ingest.intake import DeadLetter, InboundMessage, Intake, PendingAck, take_in
+from cloud.ingest.metrics import IngestMetrics
 from cloud.settings import CloudSettings
 from protocols import topics
 from protocols.messages import Ack, RejectedReading, encode
@@ -39,6 +40,8 @@ class _Queued:
     message: InboundMessage
     generation: int
     """Which broker connection delivered it; a PUBACK is only valid on that connection."""
+    arrived: float
+    """time.monotonic() when paho handed it over."""
 
 
 class IngestWorker:
@@ -46,6 +49,8 @@ class IngestWorker:
         self.settings = settings
         self.worker_id = settings.ingest_worker_id
         self.counters = {"messages": 0, "readings": 0, "dead_letters": 0, "acks": 0}
+        """Totals for the heartbeat row (what /health lists per worker)."""
+        self.metrics = IngestMetrics(self.worker_id)
         self.started_at = datetime.now(UTC)
         self._queue: queue.Queue[_Queued] = queue.Queue(settings.ingest_queue_max_messages)
         self._stop = threading.Event()
@@ -83,6 +88,7 @@ class IngestWorker:
             log.error("broker refused the connection", extra={"reason": str(rc)})
             return
         self._generation += 1
+        self.metrics.broker_up.set(1)
         client.subscribe(topics.shared(topics.ALL_READINGS), qos=1)
         self._connected.set()
         log.info("connected to broker", extra={"worker": self.worker_id})
@@ -91,10 +97,13 @@ class IngestWorker:
         self, _c: mqtt.Client, _u: object, _f: object, rc: object, _p: object
     ) -> None:
         self._connected.clear()
+        self.metrics.broker_up.set(0)
         log.warning("disconnected from broker", extra={"reason": str(rc)})
 
     def _on_message(self, _c: mqtt.Client, _u: object, msg: mqtt.MQTTMessage) -> None:
-        item = _Queued(InboundMessage(msg.topic, msg.payload, msg.mid), self._generation)
+        item = _Queued(
+            InboundMessage(msg.topic, msg.payload, msg.mid), self._generation, time.monotonic()
+        )
         # Blocks paho's thread when full; the broker's Receive Maximum keeps this rare.
         self._queue.put(item)
 
@@ -173,6 +182,7 @@ class IngestWorker:
         return batch, intake
 
     def _flush(self, batch: list[_Queued], intake: Intake) -> None:
+        started = time.monotonic()
         try:
             self._with_db(lambda conn: self._store(conn, intake), retry_forever=True)
         except psycopg.Error as exc:
@@ -197,16 +207,32 @@ class IngestWorker:
             # redelivers this one instead, and the idempotent insert absorbs the repeat.
             if item.generation == self._generation:
                 self._client.ack(item.message.mid, 1)
+        self._count(batch, intake, started)
+
+    def _count(self, batch: list[_Queued], intake: Intake, started: float) -> None:
+        now = time.monotonic()
         self.counters["messages"] += len(batch)
         self.counters["readings"] += len(intake.accepted)
         self.counters["dead_letters"] += len(intake.dead_letters)
         self.counters["acks"] += len(intake.acks)
+        m = self.metrics
+        m.messages.inc(len(batch))
+        m.readings.inc(len(intake.accepted))
+        m.acks.inc(len(intake.acks))
+        for letter in intake.dead_letters:
+            m.dead_letters.labels(worker=self.worker_id, code=letter.code).inc()
+        m.batch_readings.observe(len(intake.accepted))
+        m.flush_seconds.observe(now - started)
+        for item in batch:
+            m.lag_seconds.observe(now - item.arrived)
+        m.queue_depth.set(self._queue.qsize())
 
     def _store(self, conn: psycopg.Connection, intake: Intake) -> None:
         with conn.transaction():
-            new_ids = ingest_store.copy_readings(conn, intake.accepted)
+            new_ids = ingest_store.copy_readings(conn, intake.accepted, self.settings.timezone)
             ingest_store.insert_dead_letters(conn, intake.dead_letters)
             fresh = [a.reading for a in intake.accepted if a.reading.reading_id in new_ids]
+            self.metrics.stored.inc(len(fresh))
             ingest_store.upsert_alerts(conn, evaluate(fresh))
 
     def _heartbeat(self, conn: psycopg.Connection) -> None:
@@ -230,9 +256,11 @@ class IngestWorker:
                 conn = self._connection()
                 result = action(conn)
                 self._db_up.set()
+                self.metrics.database_up.set(1)
                 return result
             except psycopg.OperationalError as exc:
                 self._db_up.clear()
+                self.metrics.database_up.set(0)
                 self._drop_connection()
                 if not retry_forever or self._stop.is_set():
                     log.warning("database unavailable", extra={"error": str(exc)})

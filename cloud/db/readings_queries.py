@@ -1,0 +1,106 @@
+"""Queries that read readings back, each served by an index or a maintained table."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+import psycopg
+
+from protocols.metrics import Metric
+
+
+def raw(
+    conn: psycopg.Connection,
+    patient_id: str,
+    metric: Metric | None,
+    since: datetime | None,
+    until: datetime | None,
+    limit: int,
+) -> list[dict[str, Any]]:
+    return conn.execute(
+        """SELECT reading_id, measurement_id, time AS measured_at, received_at, metric, value,
+                  unit, device_kind, device_serial, source, flags, context, staff_id
+           FROM readings
+           WHERE patient_id = %(p)s
+             AND (%(m)s::text IS NULL OR metric = %(m)s)
+             AND (%(since)s::timestamptz IS NULL OR time >= %(since)s)
+             AND (%(until)s::timestamptz IS NULL OR time < %(until)s)
+           ORDER BY time DESC LIMIT %(limit)s""",
+        {
+            "p": patient_id,
+            "m": metric.value if metric else None,
+            "since": since,
+            "until": until,
+            "limit": limit,
+        },
+    ).fetchall()
+
+
+def bucketed(
+    conn: psycopg.Connection,
+    patient_id: str,
+    metric: Metric,
+    since: datetime,
+    until: datetime,
+    width: timedelta,
+) -> list[dict[str, Any]]:
+    return conn.execute(
+        """SELECT time_bucket(%(w)s, time, %(since)s) AS bucket, count(*) AS n,
+                  avg(value) AS mean, min(value) AS min, max(value) AS max
+           FROM readings
+           WHERE patient_id = %(p)s AND metric = %(m)s AND time >= %(since)s AND time < %(until)s
+           GROUP BY bucket ORDER BY bucket""",
+        {"w": width, "p": patient_id, "m": metric.value, "since": since, "until": until},
+    ).fetchall()
+
+
+def daily(
+    conn: psycopg.Connection, patient_id: str, metric: Metric, first_day: Any, last_day: Any
+) -> list[dict[str, Any]]:
+    return conn.execute(
+        """SELECT day, n, min_value AS min, max_value AS max, sum_value / n AS mean
+           FROM readings_daily
+           WHERE patient_id = %s AND metric = %s AND day BETWEEN %s AND %s
+           ORDER BY day""",
+        (patient_id, metric.value, first_day, last_day),
+    ).fetchall()
+
+
+def latest_for(conn: psycopg.Connection, patient_ids: list[str]) -> list[dict[str, Any]]:
+    return conn.execute(
+        """SELECT patient_id, metric, time AS measured_at, value, reading_id, source
+           FROM patient_latest WHERE patient_id = ANY(%s)
+           ORDER BY patient_id, metric""",
+        (patient_ids,),
+    ).fetchall()
+
+
+def home_bp(
+    conn: psycopg.Connection, patient_id: str, since: datetime, timezone: str
+) -> list[dict[str, Any]]:
+    """Home cuff measurements with both pressures, one row per measurement."""
+    return conn.execute(
+        """SELECT (min(time) AT TIME ZONE %(tz)s)::date AS day,
+                  max(value) FILTER (WHERE metric = 'systolic') AS systolic,
+                  max(value) FILTER (WHERE metric = 'diastolic') AS diastolic
+           FROM readings
+           WHERE patient_id = %(p)s AND time >= %(since)s AND source = 'home'
+             AND metric IN ('systolic', 'diastolic')
+           GROUP BY measurement_id
+           HAVING count(*) FILTER (WHERE metric = 'systolic') = 1
+              AND count(*) FILTER (WHERE metric = 'diastolic') = 1""",
+        {"p": patient_id, "since": since, "tz": timezone},
+    ).fetchall()
+
+
+def silent_patients(
+    conn: psycopg.Connection, days: int, limit: int, offset: int
+) -> list[dict[str, Any]]:
+    return conn.execute(
+        """SELECT patient_id, max(time) AS last_reading_at
+           FROM patient_latest GROUP BY patient_id
+           HAVING max(time) < now() - make_interval(days => %s)
+           ORDER BY last_reading_at LIMIT %s OFFSET %s""",
+        (days, limit, offset),
+    ).fetchall()

@@ -1,0 +1,1 @@
+"""Reading back: chart shapes and home-monitoring summaries (pure), over stored readings."""
