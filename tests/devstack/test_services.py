@@ -46,8 +46,9 @@ def test_postgres_restarts_on_its_data(pg_server):
 
 
 def _client(port, client_id, *, on_message=None):
-    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id,
-                         protocol=mqtt.MQTTv5)
+    client = mqtt.Client(
+        mqtt.CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5
+    )
     if on_message:
         client.on_message = on_message
     props = Properties(PacketTypes.CONNECT)
