@@ -9,6 +9,7 @@ same ids and is stored once.
 
 from __future__ import annotations
 
+import hashlib
 import math
 import uuid
 from datetime import datetime
@@ -116,12 +117,27 @@ class MeasurementContext(BaseModel):
     """The device's own user slot (BP cuffs and scales keep several users)."""
 
 
+def _uuid5_bytes(namespace: bytes, name: str) -> bytes:
+    """RFC 4122 version-5 UUID bytes; the same as `uuid.uuid5(...).bytes`, made without the
+    UUID objects because ingest re-derives two ids for every reading it receives."""
+    digest = bytearray(hashlib.sha1(namespace + name.encode(), usedforsecurity=False).digest())
+    digest[6] = (digest[6] & 0x0F) | 0x50
+    digest[8] = (digest[8] & 0x3F) | 0x80
+    return bytes(digest[:16])
+
+
+def _measurement_bytes(device: DeviceRef, record_key: str) -> bytes:
+    return _uuid5_bytes(
+        READING_NAMESPACE.bytes, f"{device.kind.value}|{device.serial}|{record_key}"
+    )
+
+
 def derive_measurement_id(device: DeviceRef, record_key: str) -> uuid.UUID:
-    return uuid.uuid5(READING_NAMESPACE, f"{device.kind.value}|{device.serial}|{record_key}")
+    return uuid.UUID(bytes=_measurement_bytes(device, record_key))
 
 
 def derive_reading_id(measurement_id: uuid.UUID, metric: Metric) -> uuid.UUID:
-    return uuid.uuid5(measurement_id, metric.value)
+    return uuid.UUID(bytes=_uuid5_bytes(measurement_id.bytes, metric.value))
 
 
 class Reading(BaseModel):
@@ -165,9 +181,10 @@ class Reading(BaseModel):
             raise ValueError(
                 f"{self.metric.value} must be sent in {expected_unit!r}, not {self.unit!r}"
             )
-        if self.measurement_id != derive_measurement_id(self.device, self.record_key):
+        measurement = self.measurement_id.bytes
+        if measurement != _measurement_bytes(self.device, self.record_key):
             raise ValueError("measurement_id does not derive from device and record_key")
-        if self.reading_id != derive_reading_id(self.measurement_id, self.metric):
+        if self.reading_id.bytes != _uuid5_bytes(measurement, self.metric.value):
             raise ValueError("reading_id does not derive from measurement_id and metric")
         return self
 

@@ -89,3 +89,12 @@ def test_nan_is_never_a_value():
     data["value"] = float("nan")
     with pytest.raises(ValidationError, match="finite"):
         Reading.model_validate(data)
+
+
+def test_ids_are_standard_version_5_uuids():
+    from protocols.reading import READING_NAMESPACE, derive_measurement_id, derive_reading_id
+
+    measurement = derive_measurement_id(CUFF, "seq:7")
+    assert measurement == uuid.uuid5(READING_NAMESPACE, "blood_pressure_monitor|SN001|seq:7")
+    assert derive_reading_id(measurement, Metric.SYSTOLIC) == uuid.uuid5(measurement, "systolic")
+    assert measurement.version == 5
