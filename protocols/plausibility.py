@@ -11,6 +11,7 @@ Device LO/HI readings are real extremes and are never rejected for being out of 
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
@@ -85,13 +86,13 @@ def assess_value(metric: Metric, value: float, flags: Iterable[StatusFlag] = ())
     return ACCEPTED
 
 
-def assess_measurement(readings: Sequence[Reading]) -> dict[str, Assessment]:
-    """Judge the readings of one measurement together; keys are reading ids as strings.
+def assess_measurement(readings: Sequence[Reading]) -> dict[uuid.UUID, Assessment]:
+    """Judge the readings of one measurement together, by reading id.
 
     Cross-metric rules: systolic must exceed diastolic (else the whole cuff measurement is
     rejected), a pulse pressure under 15 or over 120 mmHg is flagged.
     """
-    result = {str(r.reading_id): assess_value(r.metric, r.value, r.flags) for r in readings}
+    result = {r.reading_id: assess_value(r.metric, r.value, r.flags) for r in readings}
     by_metric = {r.metric: r for r in readings}
     systolic = by_metric.get(Metric.SYSTOLIC)
     diastolic = by_metric.get(Metric.DIASTOLIC)
@@ -105,15 +106,15 @@ def assess_measurement(readings: Sequence[Reading]) -> dict[str, Assessment]:
         cuff_metrics = {Metric.SYSTOLIC, Metric.DIASTOLIC, Metric.MEAN_ARTERIAL_PRESSURE}
         for r in readings:
             if r.metric in cuff_metrics:
-                result[str(r.reading_id)] = Assessment(Verdict.REJECT, reason)
+                result[r.reading_id] = Assessment(Verdict.REJECT, reason)
         return result
     pulse_pressure = systolic.value - diastolic.value
     low, high = _PULSE_PRESSURE_FLAG
     if not low <= pulse_pressure <= high:
         reason = f"pulse pressure {pulse_pressure:g} mmHg is unusual (expected {low:g}–{high:g})"
         for r in (systolic, diastolic):
-            if result[str(r.reading_id)].verdict is Verdict.ACCEPT:
-                result[str(r.reading_id)] = Assessment(Verdict.FLAG, reason)
+            if result[r.reading_id].verdict is Verdict.ACCEPT:
+                result[r.reading_id] = Assessment(Verdict.FLAG, reason)
     return result
 
 

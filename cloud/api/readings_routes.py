@@ -6,7 +6,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo
 
-from fastapi import APIRouter, HTTPException, Query
+from fastapi import APIRouter, HTTPException, Query, Response
 from pydantic import BaseModel, Field
 
 from cloud.api.deps import Conn, Limit, Offset, Settings
@@ -76,9 +76,13 @@ class LatestQuery(BaseModel):
 
 
 @router.post("/latest")
-def latest_for_patients(conn: Conn, query: LatestQuery) -> dict[str, Any]:
-    """The latest reading per metric for many patients at once (panels, dashboards)."""
-    return {"items": q.latest_for(conn, query.patient_ids)}
+def latest_for_patients(conn: Conn, query: LatestQuery) -> Response:
+    """The latest reading per metric for many patients at once (panels, dashboards).
+
+    Response: `{"items": [{patient_id, metric, measured_at, value, reading_id, source}]}`.
+    """
+    items = q.latest_for_as_json(conn, query.patient_ids)
+    return Response(b'{"items":' + items + b"}", media_type="application/json")
 
 
 @router.get("/patients/{patient_id}/home-bp-average")

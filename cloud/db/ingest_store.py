@@ -16,6 +16,7 @@ from psycopg.types.json import Jsonb
 
 from cloud.alerts.rules import AlertCandidate
 from cloud.ingest.intake import AcceptedReading, DeadLetter
+from protocols.reading import Reading
 
 _COLUMNS = (
     "time, reading_id, measurement_id, patient_id, edge_id, device_kind, device_model, "
@@ -31,6 +32,33 @@ def prepare_connection(conn: psycopg.Connection) -> None:
     conn.execute(
         "CREATE TEMP TABLE IF NOT EXISTS readings_staging "
         "(LIKE readings INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
+    )
+
+
+COPY_COLUMNS = _COLUMNS
+
+
+def reading_row(edge_id: str, r: Reading) -> tuple[object, ...]:
+    """A reading as a row of `COPY_COLUMNS`."""
+    return (
+        r.measured_at,
+        r.reading_id,
+        r.measurement_id,
+        r.patient_id,
+        edge_id,
+        r.device.kind.value,
+        r.device.model,
+        r.device.serial,
+        r.record_key,
+        r.metric.value,
+        r.value,
+        r.unit,
+        r.received_at,
+        r.device_time,
+        json.dumps(r.context.model_dump(mode="json", exclude_none=True)),
+        sorted(flag.value for flag in r.flags),
+        r.source.value,
+        r.staff_id,
     )
 
 
@@ -77,29 +105,7 @@ def copy_readings(
     with conn.cursor() as cur:
         with cur.copy(f"COPY readings_staging ({_COLUMNS}) FROM STDIN") as copy:
             for item in accepted:
-                r = item.reading
-                copy.write_row(
-                    (
-                        r.measured_at,
-                        r.reading_id,
-                        r.measurement_id,
-                        r.patient_id,
-                        item.edge_id,
-                        r.device.kind.value,
-                        r.device.model,
-                        r.device.serial,
-                        r.record_key,
-                        r.metric.value,
-                        r.value,
-                        r.unit,
-                        r.received_at,
-                        r.device_time,
-                        json.dumps(r.context.model_dump(mode="json", exclude_none=True)),
-                        sorted(flag.value for flag in r.flags),
-                        r.source.value,
-                        r.staff_id,
-                    )
-                )
+                copy.write_row(reading_row(item.edge_id, item.reading))
         cur.execute(_INSERT_NEW, {"tz": timezone})
         return {row[0] for row in cur.fetchall()}
 

@@ -119,7 +119,7 @@ def _take_in(message: InboundMessage, is_known_edge: Callable[[str], bool]) -> I
     for measurement in _group_by_measurement(batch.readings):
         verdicts = assess_measurement(measurement)
         for reading in measurement:
-            assessment = verdicts[str(reading.reading_id)]
+            assessment = verdicts[reading.reading_id]
             if assessment.verdict is Verdict.REJECT:
                 index = position[reading.reading_id]
                 reason = assessment.reason or "implausible"

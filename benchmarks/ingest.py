@@ -1,0 +1,479 @@
+"""`python -m benchmarks.ingest`: how fast readings go from MQTT into TimescaleDB.
+
+Measured in one run, on throwaway services (fsync on):
+(a) the raw ceiling — COPY of prepared rows straight into the readings hypertable;
+(b) the end-to-end rate — simulated edges publish 50-reading batches to Mosquitto as fast
+    as they can; two ingest worker processes store them; the clock stops at the last ack;
+(c) latency at a fixed offered load — publish to ack received (the ack is sent after the
+    commit, so this bounds publish-to-commit from above);
+(d) with a large table (50 M readings by default), the API's p99 for a 90-day daily chart
+    of one patient and for the latest readings of 10,000 patients.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import httpx
+import paho.mqtt.client as mqtt
+import psycopg
+
+from benchmarks.common import REPO, percentile, say, update_performance_doc, write_results
+from cloud.db.ingest_store import COPY_COLUMNS, reading_row
+from cloud.db.migrate import migrate
+from devstack.mosquitto import LocalMosquitto
+from devstack.ports import free_port
+from devstack.postgres import LocalPostgres
+from protocols import topics
+from protocols.messages import ReadingsBatch, encode
+from protocols.reading import MealContext, Reading
+from simulators.readings import SimulatedGlucoseMeter
+
+PER_BATCH = 50
+EDGES = [f"bench-edge-{i}" for i in range(20)]
+
+
+@dataclass
+class Batch:
+    edge_id: str
+    batch_id: str
+    payload: bytes
+    reading_ids: list[uuid.UUID]
+
+
+def make_readings(count: int, seed: int) -> list[Reading]:
+    rng = random.Random(seed)
+    meters = [SimulatedGlucoseMeter(f"BENCH-{seed}-{i}") for i in range(500)]
+    start = datetime.now(UTC) - timedelta(days=2)
+    readings = []
+    for n in range(count):
+        meter = meters[n % len(meters)]
+        readings += meter.measure(
+            round(rng.uniform(4.0, 11.0), 1),
+            patient_id=f"PB{n % 20000}",
+            meal=MealContext.FASTING,
+            at=start + timedelta(seconds=n),
+        )
+    return readings
+
+
+def make_batches(readings: list[Reading]) -> list[Batch]:
+    batches = []
+    for i in range(0, len(readings), PER_BATCH):
+        chunk = readings[i : i + PER_BATCH]
+        edge = EDGES[(i // PER_BATCH) % len(EDGES)]
+        batch = ReadingsBatch(
+            edge_id=edge, batch_id=uuid.uuid4(), sent_at=datetime.now(UTC), readings=chunk
+        )
+        batches.append(
+            Batch(edge, str(batch.batch_id), encode(batch), [r.reading_id for r in chunk])
+        )
+    return batches
+
+
+def copy_ceiling(dsn: str, readings: list[Reading]) -> float:
+    rows = [reading_row("bench-copy", r) for r in readings]
+    with psycopg.connect(dsn) as conn:
+        started = time.perf_counter()
+        for i in range(0, len(rows), 50_000):
+            with (
+                conn.cursor() as cur,
+                cur.copy(f"COPY readings ({COPY_COLUMNS}) FROM STDIN") as copy,
+            ):
+                for row in rows[i : i + 50_000]:
+                    copy.write_row(row)
+            conn.commit()
+        elapsed = time.perf_counter() - started
+        conn.execute("TRUNCATE readings, readings_daily, patient_latest")
+        conn.commit()
+    return len(rows) / elapsed
+
+
+@dataclass
+class AckCollector:
+    port: int
+    acked: dict[str, float] = field(default_factory=dict)
+    stored: int = 0
+    rejected: int = 0
+
+    def __post_init__(self) -> None:
+        self._lock = threading.Lock()
+        self.client = mqtt.Client(
+            mqtt.CallbackAPIVersion.VERSION2, client_id="bench-edges", protocol=mqtt.MQTTv5
+        )
+        self.client.on_message = self._on_message
+        self.client.connect("127.0.0.1", self.port)
+        self.client.subscribe(f"{topics.ROOT}/edges/+/acks", qos=1)
+        self.client.loop_start()
+
+    def _on_message(self, _c: object, _u: object, msg: mqtt.MQTTMessage) -> None:
+        now = time.perf_counter()
+        ack = json.loads(msg.payload)
+        with self._lock:
+            self.acked.setdefault(ack["batch_id"], now)
+            self.stored += len(ack["stored"])
+            self.rejected += len(ack["rejected"])
+
+    def publish(self, batch: Batch) -> float:
+        info = self.client.publish(topics.readings(batch.edge_id), batch.payload, qos=1)
+        if info.rc != mqtt.MQTT_ERR_SUCCESS:
+            raise RuntimeError(f"paho refused a publish: {info.rc}")
+        return time.perf_counter()
+
+    def wait_for(self, batch_ids: list[str], timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with self._lock:
+                if all(b in self.acked for b in batch_ids):
+                    return
+            time.sleep(0.01)
+        missing = sum(b not in self.acked for b in batch_ids)
+        raise RuntimeError(f"{missing} batches not acknowledged within {timeout}s")
+
+    def close(self) -> None:
+        self.client.disconnect()
+        self.client.loop_stop()
+
+
+def start_workers(dsn: str, port: int, count: int, logs: Path) -> list[subprocess.Popen[bytes]]:
+    workers = []
+    for i in range(count):
+        env = dict(
+            os.environ,
+            CAREBRIDGE_DATABASE_URL=dsn,
+            CAREBRIDGE_MQTT_PORT=str(port),
+            CAREBRIDGE_INGEST_WORKER_ID=f"bench-worker-{i}",
+            CAREBRIDGE_LOG_LEVEL="warning",
+            CAREBRIDGE_INGEST_HEARTBEAT_S="0.5",
+        )
+        log = (logs / f"worker-{i}.log").open("wb")
+        workers.append(
+            subprocess.Popen(
+                [sys.executable, "-m", "cloud", "ingest"],
+                cwd=REPO,
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        )
+    with psycopg.connect(dsn) as conn:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            (up,) = conn.execute(
+                "SELECT count(*) FROM ingest_workers WHERE last_seen_at > now() - interval '2 s'"
+            ).fetchone()
+            if up >= count:
+                break
+            time.sleep(0.2)
+        else:
+            raise RuntimeError("ingest workers did not come up; see their logs")
+    time.sleep(1)  # subscriptions settle
+    return workers
+
+
+def end_to_end(collector: AckCollector, batches: list[Batch]) -> float:
+    started = collector.publish(batches[0])
+    for batch in batches[1:]:
+        collector.publish(batch)
+    collector.wait_for([b.batch_id for b in batches], timeout=600)
+    last = max(collector.acked[b.batch_id] for b in batches)
+    return sum(len(b.reading_ids) for b in batches) / (last - started)
+
+
+def fixed_load(collector: AckCollector, batches: list[Batch], readings_per_s: float) -> list[float]:
+    interval = PER_BATCH / readings_per_s
+    sent: dict[str, float] = {}
+    start = time.perf_counter()
+    for n, batch in enumerate(batches):
+        due = start + n * interval
+        while (now := time.perf_counter()) < due:
+            time.sleep(min(due - now, 0.002))
+        sent[batch.batch_id] = collector.publish(batch)
+    collector.wait_for(list(sent), timeout=120)
+    return [(collector.acked[b] - t) * 1000 for b, t in sent.items()]
+
+
+def count_stored(dsn: str, expected: int) -> tuple[int, int]:
+    with psycopg.connect(dsn) as conn:
+        total, distinct = conn.execute(
+            "SELECT count(*), count(DISTINCT reading_id) FROM readings"
+        ).fetchone()
+    return expected - distinct, total - distinct
+
+
+def fill_large_table(dsn: str, rows: int, tz: str) -> int:
+    """`rows` readings for 20,000 patients (systolic and diastolic twice a day), generated in
+    the server, with rollups and latest values made the way ingest keeps them."""
+    patients = 20_000
+    times = max(1, rows // (patients * 2))
+    step = 500
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        for first in range(0, patients, step):
+            ids = [f"LP{p}" for p in range(first, first + step)]
+            conn.execute(
+                """INSERT INTO readings (time, reading_id, measurement_id, patient_id, edge_id,
+                       device_kind, device_model, device_serial, record_key, metric, value,
+                       unit, received_at, source)
+                   SELECT t, gen_random_uuid(), gen_random_uuid(), p, 'bench-large',
+                          'blood_pressure_monitor', 'SIM', 'S-' || p, 'seq:' || i, m.metric,
+                          m.base + floor(random() * 25), 'mm[Hg]', t, 'home'
+                   FROM unnest(%s::text[]) AS p,
+                        generate_series(1, %s) AS i,
+                        (VALUES ('systolic', 115), ('diastolic', 70)) AS m(metric, base),
+                        LATERAL (SELECT now() - i * interval '12 hours') AS tt(t)""",
+                (ids, times),
+            )
+            conn.execute(
+                """INSERT INTO readings_daily
+                   SELECT patient_id, metric, (time AT TIME ZONE %s)::date, count(*),
+                          min(value), max(value), sum(value)
+                   FROM readings WHERE patient_id = ANY(%s) GROUP BY 1, 2, 3""",
+                (tz, ids),
+            )
+            conn.execute(
+                """INSERT INTO patient_latest
+                   SELECT DISTINCT ON (patient_id, metric) patient_id, metric, time, value,
+                          reading_id, source
+                   FROM readings WHERE patient_id = ANY(%s)
+                   ORDER BY patient_id, metric, time DESC""",
+                (ids,),
+            )
+            if (first // step) % 4 == 3:
+                done = (first + step) * times * 2
+                say(f"    large table: {done:,} of {patients * times * 2:,} rows")
+        conn.execute("VACUUM ANALYZE readings")
+        conn.execute("VACUUM ANALYZE readings_daily")
+        conn.execute("VACUUM ANALYZE patient_latest")
+        (count,) = conn.execute("SELECT count(*) FROM readings").fetchone()
+    return int(count)
+
+
+def api_latencies(dsn: str, port: int, logs: Path) -> tuple[list[float], list[float]]:
+    http_port = free_port()
+    env = dict(
+        os.environ,
+        CAREBRIDGE_DATABASE_URL=dsn,
+        CAREBRIDGE_MQTT_PORT=str(port),
+        CAREBRIDGE_HTTP_PORT=str(http_port),
+        CAREBRIDGE_INGEST_IN_PROCESS="false",
+        CAREBRIDGE_LOG_LEVEL="warning",
+    )
+    log = (logs / "api.log").open("wb")
+    api = subprocess.Popen(
+        [sys.executable, "-m", "cloud", "serve"],
+        cwd=REPO,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    base = f"http://127.0.0.1:{http_port}"
+    rng = random.Random(7)
+    try:
+        with httpx.Client(base_url=base, timeout=30) as client:
+            deadline = time.monotonic() + 60
+            while True:
+                try:
+                    client.get("/openapi.json").raise_for_status()
+                    break
+                except httpx.HTTPError:
+                    if time.monotonic() > deadline:
+                        raise
+                    time.sleep(0.3)
+
+            def chart() -> float:
+                patient = f"LP{rng.randrange(20_000)}"
+                t = time.perf_counter()
+                r = client.get(
+                    f"/api/v1/patients/{patient}/daily", params={"metric": "systolic", "days": 90}
+                )
+                elapsed = (time.perf_counter() - t) * 1000
+                r.raise_for_status()
+                assert r.json()["items"], "the chart came back empty"
+                return elapsed
+
+            def latest() -> float:
+                ids = [f"LP{p}" for p in rng.sample(range(20_000), 10_000)]
+                t = time.perf_counter()
+                r = client.post("/api/v1/latest", json={"patient_ids": ids})
+                elapsed = (time.perf_counter() - t) * 1000
+                r.raise_for_status()
+                assert len(r.json()["items"]) == 20_000
+                return elapsed
+
+            for _ in range(20):
+                chart()
+            charts = [chart() for _ in range(300)]
+            for _ in range(3):
+                latest()
+            latests = [latest() for _ in range(40)]
+            return charts, latests
+    finally:
+        api.terminate()
+        api.wait(15)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.ingest", description=__doc__)
+    parser.add_argument(
+        "--readings", type=int, default=250_000, help="readings for the end-to-end phase"
+    )
+    parser.add_argument(
+        "--offered", type=float, default=5_000, help="readings/s offered in the latency phase"
+    )
+    parser.add_argument("--latency-seconds", type=float, default=20)
+    parser.add_argument(
+        "--large-rows",
+        type=int,
+        default=50_000_000,
+        help="readings in the table for the query phase (0 skips it)",
+    )
+    args = parser.parse_args()
+
+    work = Path(os.environ.get("TMPDIR", "/tmp")) / f"carebridge-bench-{os.getpid()}"
+    work.mkdir(parents=True)
+    server = LocalPostgres(work / "pg" / "data", free_port(), fsync=True)
+    if os.geteuid() == 0:
+        os.chmod(work, 0o755)
+    broker = LocalMosquitto(work / "mosquitto", free_port())
+    workers: list[subprocess.Popen[bytes]] = []
+    collector = None
+    try:
+        say("starting throwaway TimescaleDB (fsync on) and Mosquitto")
+        server.start()
+        broker.start()
+        dsn = server.dsn
+        migrate(dsn)
+        with psycopg.connect(dsn) as conn:
+            for edge in EDGES:
+                conn.execute("INSERT INTO edges (edge_id, mode) VALUES (%s, 'centre')", (edge,))
+
+        latency_count = int(args.offered * args.latency_seconds)
+        say(f"preparing {args.readings + latency_count:,} readings")
+        readings = make_readings(args.readings, seed=1)
+        latency_readings = make_readings(latency_count, seed=2)
+        batches = make_batches(readings)
+        latency_batches = make_batches(latency_readings)
+
+        say("(a) raw COPY ceiling into the hypertable")
+        ceiling = copy_ceiling(dsn, readings)
+        say(f"    {ceiling:,.0f} rows/s")
+
+        workers = start_workers(dsn, broker.port, 2, work)
+        collector = AckCollector(broker.port)
+        say(f"(b) end to end: {len(batches):,} messages of {PER_BATCH} readings, 2 workers")
+        rate = end_to_end(collector, batches)
+        say(f"    {rate:,.0f} readings/s ({rate / ceiling:.0%} of COPY)")
+
+        say(f"(c) latency at {args.offered:,.0f} readings/s for {args.latency_seconds:.0f} s")
+        latencies = fixed_load(collector, latency_batches, args.offered)
+        p50, p99 = percentile(latencies, 50), percentile(latencies, 99)
+        say(f"    publish→ack p50 {p50:.1f} ms, p99 {p99:.1f} ms, max {max(latencies):.1f} ms")
+        lost, duplicates = count_stored(dsn, len(readings) + len(latency_readings))
+        say(f"    lost {lost}, duplicates {duplicates}")
+        with psycopg.connect(dsn) as conn:
+            (bytes_per_row,) = conn.execute(
+                "SELECT hypertable_size('readings')::float / greatest(count(*), 1) FROM readings"
+            ).fetchone()
+
+        collector.close()
+        collector = None
+        for worker in workers:
+            worker.terminate()
+            worker.wait(15)
+        workers = []
+
+        results: dict[str, object] = {
+            "copy_ceiling_rows_per_s": round(ceiling),
+            "end_to_end_readings_per_s": round(rate),
+            "ratio_to_copy": round(rate / ceiling, 3),
+            "readings_per_message": PER_BATCH,
+            "ingest_workers": 2,
+            "end_to_end_readings": len(readings),
+            "offered_readings_per_s": args.offered,
+            "p50_ms": round(p50, 1),
+            "p99_ms": round(p99, 1),
+            "max_ms": round(max(latencies), 1),
+            "lost": lost,
+            "duplicates": duplicates,
+            "bytes_per_reading_with_indexes": round(bytes_per_row),
+        }
+        if args.large_rows:
+            say(f"(d) filling the table to {args.large_rows:,} readings (server-side)")
+            with psycopg.connect(dsn) as conn:
+                conn.execute("TRUNCATE readings, readings_daily, patient_latest")
+                conn.commit()
+            started = time.perf_counter()
+            rows = fill_large_table(dsn, args.large_rows, "Asia/Shanghai")
+            say(f"    {rows:,} rows in {time.perf_counter() - started:.0f} s; querying the API")
+            charts, latests = api_latencies(dsn, broker.port, work)
+            results.update(
+                large_table_readings=rows,
+                chart_p50_ms=round(percentile(charts, 50), 1),
+                chart_p99_ms=round(percentile(charts, 99), 1),
+                latest_10k_p50_ms=round(percentile(latests, 50), 1),
+                latest_10k_p99_ms=round(percentile(latests, 99), 1),
+            )
+            say(
+                f"    chart p99 {results['chart_p99_ms']} ms, "
+                f"latest 10k p99 {results['latest_10k_p99_ms']} ms"
+            )
+        path = write_results("ingest", results)
+        say(f"results in {path.relative_to(REPO)}")
+        update_performance_doc("ingest", render(results, path))
+        return 0
+    finally:
+        if collector is not None:
+            collector.close()
+        for worker in workers:
+            worker.terminate()
+        broker.stop()
+        server.remove()
+
+
+def render(results: dict[str, object], path: Path) -> str:
+    data = json.loads(path.read_text())
+    m = data["machine"]
+    lines = [
+        "## Ingest (`python -m benchmarks.ingest`)",
+        "",
+        f"Measured {data['measured_at']} on {m['cpu']}, {m['cores']} cores, "
+        f"{m['memory_gib']} GiB; PostgreSQL 15 + TimescaleDB 2.19.3 (fsync on), Mosquitto "
+        "2.0.11, all on the same machine. Raw numbers: `benchmarks/results/ingest.json`.",
+        "",
+        "| measure | value | target |",
+        "|---|---|---|",
+        f"| raw COPY into the hypertable | {results['copy_ceiling_rows_per_s']:,} rows/s | — |",
+        f"| end to end, {PER_BATCH}-reading messages, 2 workers, until acked | "
+        f"{results['end_to_end_readings_per_s']:,} readings/s | ≥ 20,000 |",
+        f"| ratio to COPY (same run) | {results['ratio_to_copy']:.1%} | ≥ 50 % |",
+        f"| publish → ack at {results['offered_readings_per_s']:,.0f} readings/s: p50 / p99 / "
+        f"max | {results['p50_ms']} / {results['p99_ms']} / {results['max_ms']} ms | "
+        "p99 ≤ 100 ms |",
+        f"| lost / duplicated readings | {results['lost']} / {results['duplicates']} | 0 / 0 |",
+        f"| table + index bytes per reading | {results['bytes_per_reading_with_indexes']} | — |",
+    ]
+    if "chart_p99_ms" in results:
+        lines += [
+            f"| 90-day daily chart via the API, {results['large_table_readings']:,} readings "
+            f"in the table: p50 / p99 | {results['chart_p50_ms']} / {results['chart_p99_ms']}"
+            " ms | p99 ≤ 25 ms |",
+            f"| latest per metric for 10,000 patients via the API: p50 / p99 | "
+            f"{results['latest_10k_p50_ms']} / {results['latest_10k_p99_ms']} ms | "
+            "p99 ≤ 100 ms |",
+        ]
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
