@@ -204,3 +204,22 @@ def test_health_reports_database_with_timescaledb_broker_and_ingest(cloud):
     assert body["broker"]["up"] is True
     assert body["ingest"]["up"] is True
     assert body["ingest"]["workers"][0]["up"] is True
+
+
+def test_metrics_count_messages_readings_dead_letters_and_acks(cloud, broker):
+    _register(cloud, "edge-metrics")
+    readings = SimulatedCuff("CUFF-M").measure(900, 85, 70, patient_id="P-0004")
+    with raw_edge(broker.port, "edge-metrics") as edge:
+        edge.publish(encode(_batch(readings, "edge-metrics")))
+        edge.wait_acks(1)
+    text = httpx.get(f"{cloud.base_url}/metrics").text
+    samples = {
+        line.split("{")[0]: float(line.rsplit(" ", 1)[1])
+        for line in text.splitlines()
+        if line.startswith("carebridge_") and 'code="implausible_value"' not in line
+    }
+    assert samples["carebridge_ingest_messages_total"] == 1
+    assert samples["carebridge_ingest_readings_total"] == 2  # diastolic and pulse
+    assert samples["carebridge_ingest_acks_total"] == 1
+    assert 'carebridge_ingest_dead_letters_total{code="implausible_value"' in text
+    assert "carebridge_ingest_flush_seconds_bucket" in text
