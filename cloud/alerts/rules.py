@@ -1,4 +1,11 @@
-"""Alert rules over readings: pure functions, no I/O, every alert with its explanation."""
+"""From readings to alert candidates: pure functions, no I/O, every alert explained.
+
+Blood pressure is judged on the session: the patient's cuff measurements within 10 minutes
+are averaged (clinical_rules.md §3). A session of one critical measurement still raises a
+critical alert at once — it is never held back waiting for a repeat — and says that a
+repeat is due. Other metrics are judged value by value. Device problems become a
+data-quality task ("check the device / measure again"), not a clinical alert.
+"""
 
 from __future__ import annotations
 
@@ -6,18 +13,45 @@ import uuid
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from enum import StrEnum
+from datetime import timedelta
 from typing import Any
 
+from cloud.alerts.thresholds import (
+    DEFAULT_RULES,
+    Cohort,
+    Finding,
+    RuleSet,
+    Target,
+    Tier,
+    judge_value,
+)
 from protocols.metrics import Metric
-from protocols.reading import Reading
+from protocols.reading import Reading, StatusFlag
+
+SESSION_WINDOW = timedelta(minutes=10)
+REPEAT_DUE = timedelta(minutes=15)
+
+_DATA_QUALITY_FLAGS = frozenset(
+    {
+        StatusFlag.DEVICE_ERROR,
+        StatusFlag.SENSOR_FAULT,
+        StatusFlag.CLOCK_UNSET,
+        StatusFlag.UNUSUAL_VALUE,
+        StatusFlag.STRIP_ERROR,
+        StatusFlag.SAMPLE_INSUFFICIENT,
+        StatusFlag.CUFF_LOOSE,
+        StatusFlag.IMPROPER_POSITION,
+    }
+)
+_BP_METRICS = frozenset({Metric.SYSTOLIC, Metric.DIASTOLIC})
+_JUDGED_ALONE = frozenset({Metric.GLUCOSE, Metric.SPO2, Metric.PULSE_RATE})
 
 
-class Tier(StrEnum):
-    CRITICAL = "critical"
-    HIGH = "high"
-    MEDIUM = "medium"
-    LOW = "low"
+@dataclass(frozen=True)
+class PatientProfile:
+    patient_id: str
+    cohorts: frozenset[Cohort] = frozenset()
+    targets: tuple[Target, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -28,61 +62,171 @@ class AlertCandidate:
     title: str
     explanation: dict[str, Any]
     reading_ids: list[uuid.UUID] = field(default_factory=list)
+    kind: str = "clinical"
+    """`clinical`, or `data_quality` for a check-the-device task."""
 
 
-# Hypertensive crisis, clinical_rules.md §1 (CN grade 3): SBP ≥ 180 and/or DBP ≥ 110 mmHg.
-BP_CRISIS_SYSTOLIC = 180.0
-BP_CRISIS_DIASTOLIC = 110.0
+def _describe(r: Reading) -> dict[str, Any]:
+    return {
+        "reading_id": str(r.reading_id),
+        "metric": r.metric.value,
+        "value": r.value,
+        "unit": r.unit,
+        "measured_at": r.measured_at.isoformat(),
+        "flags": sorted(f.value for f in r.flags),
+    }
 
 
-def _by_measurement(readings: Iterable[Reading]) -> dict[uuid.UUID, list[Reading]]:
+def _alert_id(rule_id: str) -> str:
+    """BP rules come in systolic/diastolic pairs; one alert covers the pair."""
+    head, _, tail = rule_id.rpartition(".")
+    return head if tail in {"systolic", "diastolic"} else rule_id
+
+
+def _bp_session(measurement: Sequence[Reading], history: Sequence[Reading]) -> list[list[Reading]]:
+    """The cuff measurements (each a list of readings) of the session `measurement` ends."""
+    at = measurement[0].measured_at
     groups: dict[uuid.UUID, list[Reading]] = defaultdict(list)
-    for reading in readings:
-        if reading.patient_id is not None:
-            groups[reading.measurement_id].append(reading)
-    return groups
+    for r in history:
+        if r.metric in _BP_METRICS and timedelta(0) <= at - r.measured_at <= SESSION_WINDOW:
+            groups[r.measurement_id].append(r)
+    groups[measurement[0].measurement_id] = [r for r in measurement if r.metric in _BP_METRICS]
+    return [g for g in groups.values() if {r.metric for r in g} == _BP_METRICS]
 
 
-def blood_pressure_crisis(measurement: Sequence[Reading]) -> AlertCandidate | None:
-    values = {r.metric: r for r in measurement}
-    systolic, diastolic = values.get(Metric.SYSTOLIC), values.get(Metric.DIASTOLIC)
-    if systolic is None or diastolic is None or systolic.patient_id is None:
+def blood_pressure(
+    measurement: Sequence[Reading],
+    history: Sequence[Reading],
+    profile: PatientProfile,
+    rules: RuleSet = DEFAULT_RULES,
+) -> AlertCandidate | None:
+    session = _bp_session(measurement, history)
+    if not any(r.measurement_id == measurement[0].measurement_id for g in session for r in g):
         return None
-    if systolic.value < BP_CRISIS_SYSTOLIC and diastolic.value < BP_CRISIS_DIASTOLIC:
+    means = {
+        metric: sum(r.value for g in session for r in g if r.metric is metric) / len(session)
+        for metric in _BP_METRICS
+    }
+    findings = [
+        f
+        for metric, mean in means.items()
+        if (
+            f := judge_value(
+                metric,
+                round(mean, 1),
+                cohorts=profile.cohorts,
+                targets=profile.targets,
+                rules=rules,
+            )
+        )
+        is not None
+    ]
+    if not findings:
         return None
-    return AlertCandidate(
-        patient_id=systolic.patient_id,
-        rule_id="bp.crisis",
-        tier=Tier.CRITICAL,
-        title=f"血压危急 {systolic.value:.0f}/{diastolic.value:.0f} mmHg",
-        explanation={
-            "rule": "bp.crisis",
-            "summary": "systolic ≥ 180 and/or diastolic ≥ 110 mmHg",
-            "thresholds": {"systolic": BP_CRISIS_SYSTOLIC, "diastolic": BP_CRISIS_DIASTOLIC},
-            "readings": [
-                {
-                    "reading_id": str(r.reading_id),
-                    "metric": r.metric.value,
-                    "value": r.value,
-                    "unit": r.unit,
-                    "measured_at": r.measured_at.isoformat(),
-                }
-                for r in (systolic, diastolic)
-            ],
+    worst = max(findings, key=lambda f: f.tier.rank)
+    session_readings = [r for g in session for r in g]
+    explanation = {
+        "rule": _alert_id(worst.rule_id),
+        "summary": "; ".join(f.reason for f in findings),
+        "session": {
+            "measurements": len(session),
+            "window_minutes": SESSION_WINDOW.total_seconds() / 60,
+            "systolic_mean": round(means[Metric.SYSTOLIC], 1),
+            "diastolic_mean": round(means[Metric.DIASTOLIC], 1),
         },
-        reading_ids=[systolic.reading_id, diastolic.reading_id],
+        "thresholds": {f.rule_id: f.thresholds for f in findings},
+        "readings": [_describe(r) for r in session_readings],
+    }
+    if worst.tier is Tier.CRITICAL and len(session) == 1:
+        # A single reading: ask for a repeat after rest; escalate if none comes in time.
+        explanation["repeat_due_minutes"] = REPEAT_DUE.total_seconds() / 60
+    return AlertCandidate(
+        patient_id=profile.patient_id,
+        rule_id=_alert_id(worst.rule_id),
+        tier=worst.tier,
+        title=f"{worst.title_zh} {means[Metric.SYSTOLIC]:.0f}/{means[Metric.DIASTOLIC]:.0f} mmHg",
+        explanation=explanation,
+        reading_ids=[r.reading_id for r in measurement if r.metric in _BP_METRICS],
     )
 
 
-MEASUREMENT_RULES = (blood_pressure_crisis,)
+def single_value(
+    reading: Reading, profile: PatientProfile, rules: RuleSet = DEFAULT_RULES
+) -> AlertCandidate | None:
+    finding: Finding | None = judge_value(
+        reading.metric,
+        reading.value,
+        cohorts=profile.cohorts,
+        meal=reading.context.meal,
+        flags=reading.flags,
+        targets=profile.targets,
+        rules=rules,
+    )
+    if finding is None:
+        return None
+    meal = reading.context.meal.value if reading.context.meal else "unknown"
+    return AlertCandidate(
+        patient_id=profile.patient_id,
+        rule_id=finding.rule_id,
+        tier=finding.tier,
+        title=f"{finding.title_zh} {reading.value:g} {reading.unit}",
+        explanation={
+            "rule": finding.rule_id,
+            "summary": finding.reason,
+            "meal_context": meal,
+            "thresholds": finding.thresholds,
+            "readings": [_describe(reading)],
+        },
+        reading_ids=[reading.reading_id],
+    )
 
 
-def evaluate(readings: Iterable[Reading]) -> list[AlertCandidate]:
-    """Every alert the given (newly stored) readings raise, measurement by measurement."""
-    found = []
-    for measurement in _by_measurement(readings).values():
-        for rule in MEASUREMENT_RULES:
-            candidate = rule(measurement)
-            if candidate is not None:
-                found.append(candidate)
+def data_quality(measurement: Sequence[Reading], profile: PatientProfile) -> AlertCandidate | None:
+    problems = sorted({f.value for r in measurement for f in r.flags & _DATA_QUALITY_FLAGS})
+    if not problems:
+        return None
+    return AlertCandidate(
+        patient_id=profile.patient_id,
+        rule_id="data_quality.check_device",
+        tier=Tier.LOW,
+        title="请检查设备并重新测量",
+        explanation={
+            "rule": "data_quality.check_device",
+            "summary": f"device or data problems: {', '.join(problems)}",
+            "readings": [_describe(r) for r in measurement],
+        },
+        reading_ids=[r.reading_id for r in measurement],
+        kind="data_quality",
+    )
+
+
+def evaluate(
+    readings: Iterable[Reading],
+    *,
+    history: Sequence[Reading] = (),
+    profiles: dict[str, PatientProfile] | None = None,
+    rules: RuleSet = DEFAULT_RULES,
+) -> list[AlertCandidate]:
+    """Every alert the given newly stored readings raise.
+
+    `history` holds the same patients' recent readings (at least the last 10 minutes of
+    blood pressure); `profiles` their cohorts and doctor's targets (default: no cohort).
+    """
+    profiles = profiles or {}
+    measurements: dict[uuid.UUID, list[Reading]] = defaultdict(list)
+    for reading in readings:
+        if reading.patient_id is not None:  # an unassigned centre reading waits for staff
+            measurements[reading.measurement_id].append(reading)
+    found: list[AlertCandidate] = []
+    for measurement in measurements.values():
+        patient = measurement[0].patient_id
+        assert patient is not None
+        profile = profiles.get(patient, PatientProfile(patient))
+        own_history = [r for r in history if r.patient_id == patient]
+        candidates = [
+            blood_pressure(measurement, own_history, profile, rules),
+            *(single_value(r, profile, rules) for r in measurement if r.metric in _JUDGED_ALONE),
+            data_quality(measurement, profile),
+        ]
+        found.extend(c for c in candidates if c is not None)
     return found

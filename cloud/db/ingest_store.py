@@ -10,13 +10,23 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Sequence
+from datetime import timedelta
 
 import psycopg
+from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
 from cloud.alerts.rules import AlertCandidate
 from cloud.ingest.intake import AcceptedReading, DeadLetter
-from protocols.reading import Reading
+from protocols.metrics import Metric
+from protocols.reading import (
+    DeviceKind,
+    DeviceRef,
+    MeasurementContext,
+    Reading,
+    Source,
+    StatusFlag,
+)
 
 _COLUMNS = (
     "time, reading_id, measurement_id, patient_id, edge_id, device_kind, device_model, "
@@ -110,6 +120,55 @@ def copy_readings(
         return {row[0] for row in cur.fetchall()}
 
 
+def recent_blood_pressure(
+    conn: psycopg.Connection, readings: Sequence[Reading], window: timedelta
+) -> list[Reading]:
+    """Stored cuff readings of the same patients from `window` before each new one: the
+    earlier measurements of a blood-pressure session."""
+    bp = [r for r in readings if r.patient_id and r.metric.value in ("systolic", "diastolic")]
+    if not bp:
+        return []
+    patients = sorted({r.patient_id for r in bp if r.patient_id})
+    since = min(r.measured_at for r in bp) - window
+    until = max(r.measured_at for r in bp)
+    new_ids = [r.reading_id for r in bp]
+    with conn.cursor(row_factory=dict_row) as cur:
+        rows = cur.execute(
+            """SELECT time, reading_id, measurement_id, patient_id, device_kind, device_model,
+                      device_serial, record_key, metric, value, unit, received_at, context,
+                      flags, source, staff_id
+               FROM readings
+               WHERE patient_id = ANY(%s) AND metric IN ('systolic', 'diastolic')
+                 AND time BETWEEN %s AND %s AND NOT reading_id = ANY(%s)""",
+            (patients, since, until, new_ids),
+        ).fetchall()
+    return [
+        Reading.model_construct(
+            reading_id=row["reading_id"],
+            measurement_id=row["measurement_id"],
+            patient_id=row["patient_id"],
+            device=DeviceRef.model_construct(
+                kind=DeviceKind(row["device_kind"]),
+                model=row["device_model"],
+                serial=row["device_serial"],
+                manufacturer=None,
+            ),
+            record_key=row["record_key"],
+            metric=Metric(row["metric"]),
+            value=row["value"],
+            unit=row["unit"],
+            measured_at=row["time"],
+            received_at=row["received_at"],
+            device_time=None,
+            context=MeasurementContext(**row["context"]),
+            flags=frozenset(StatusFlag(f) for f in row["flags"]),
+            source=Source(row["source"]),
+            staff_id=row["staff_id"],
+        )
+        for row in rows
+    ]
+
+
 def insert_dead_letters(conn: psycopg.Connection, letters: Sequence[DeadLetter]) -> None:
     if not letters:
         return
@@ -122,6 +181,10 @@ def insert_dead_letters(conn: psycopg.Connection, letters: Sequence[DeadLetter])
                 for d in letters
             ],
         )
+
+
+# Ascending urgency, so array_position gives Tier.rank.
+_TIER_ORDER = ["low", "medium", "high", "critical"]
 
 
 def upsert_alerts(conn: psycopg.Connection, candidates: Sequence[AlertCandidate]) -> None:

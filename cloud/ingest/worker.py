@@ -21,7 +21,7 @@ import psycopg
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
-from cloud.alerts.rules import evaluate
+from cloud.alerts.rules import SESSION_WINDOW, evaluate
 from cloud.db import ingest_store
 from cloud.ingest.intake import DeadLetter, InboundMessage, Intake, PendingAck, take_in
 from cloud.ingest.metrics import IngestMetrics
@@ -233,7 +233,8 @@ class IngestWorker:
             ingest_store.insert_dead_letters(conn, intake.dead_letters)
             fresh = [a.reading for a in intake.accepted if a.reading.reading_id in new_ids]
             self.metrics.stored.inc(len(fresh))
-            ingest_store.upsert_alerts(conn, evaluate(fresh))
+            history = ingest_store.recent_blood_pressure(conn, fresh, SESSION_WINDOW)
+            ingest_store.upsert_alerts(conn, evaluate(fresh, history=history))
 
     def _heartbeat(self, conn: psycopg.Connection) -> None:
         ingest_store.record_heartbeat(conn, self.worker_id, self.started_at, self.counters)
