@@ -145,3 +145,29 @@ def wait_for(predicate, timeout: float = 15.0, interval: float = 0.1, message: s
         if time.monotonic() > deadline:
             pytest.fail(f"timed out after {timeout}s waiting for {message or predicate}")
         time.sleep(interval)
+
+
+PASSWORD = "correct horse battery staple"
+
+
+def make_user(database_url: str, user_id: str, role: str, teams: tuple[str, ...] = ()) -> str:
+    """Create a user (and any missing team) straight in the database; return a bearer token."""
+    from datetime import timedelta
+
+    from cloud.auth import Role
+    from cloud.db import care_store
+
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        for team in teams:
+            conn.execute(
+                "INSERT INTO care_teams (team_id, name) VALUES (%s, %s) ON CONFLICT DO NOTHING",
+                (team, f"Team {team}"),
+            )
+        care_store.create_user(conn, user_id, user_id.title(), Role(role), PASSWORD, list(teams))
+        token = care_store.issue_token(conn, user_id, PASSWORD, timedelta(hours=1))
+    assert token is not None
+    return token
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}

@@ -10,7 +10,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from psycopg_pool import ConnectionPool
 
-from cloud.api import devices_routes, readings_routes, routes
+from cloud.api import admin_routes, care_routes, devices_routes, readings_routes, routes
 from cloud.db.migrate import migrate
 from cloud.ingest.worker import IngestWorker
 from cloud.settings import CloudSettings
@@ -23,7 +23,15 @@ def create_app(settings: CloudSettings) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         migrate(settings.database_url)
-        pool = ConnectionPool(settings.database_url, min_size=1, max_size=10, open=True)
+        # Autocommit: each statement stands alone unless a store opens a transaction, so an
+        # audit row is kept even when the request then fails.
+        pool = ConnectionPool(
+            settings.database_url,
+            min_size=1,
+            max_size=10,
+            open=True,
+            kwargs={"autocommit": True},
+        )
         worker = IngestWorker(settings) if settings.ingest_in_process else None
         if worker is not None:
             worker.start()
@@ -52,4 +60,6 @@ def create_app(settings: CloudSettings) -> FastAPI:
     app.include_router(routes.router)
     app.include_router(readings_routes.router)
     app.include_router(devices_routes.router)
+    app.include_router(care_routes.router)
+    app.include_router(admin_routes.router)
     return app

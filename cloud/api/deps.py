@@ -6,9 +6,11 @@ from collections.abc import Iterator
 from typing import Annotated, Any
 
 import psycopg
-from fastapi import Depends, Query, Request
+from fastapi import Depends, HTTPException, Query, Request
 from psycopg.rows import dict_row
 
+from cloud.auth import Role, User
+from cloud.db import care_store
 from cloud.settings import CloudSettings
 
 
@@ -27,3 +29,33 @@ Conn = Annotated[psycopg.Connection, Depends(_conn)]
 Settings = Annotated[CloudSettings, Depends(_settings)]
 Limit = Annotated[int, Query(ge=1, le=500)]
 Offset = Annotated[int, Query(ge=0)]
+
+
+def _current_user(request: Request, conn: Conn) -> User:
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token:
+        raise HTTPException(401, "sign in first", headers={"WWW-Authenticate": "Bearer"})
+    user = care_store.user_for_token(conn, token.strip())
+    if user is None:
+        raise HTTPException(401, "token unknown or expired", headers={"WWW-Authenticate": "Bearer"})
+    return user
+
+
+CurrentUser = Annotated[User, Depends(_current_user)]
+
+
+def require(user: User, *roles: Role) -> None:
+    if user.role not in roles:
+        raise HTTPException(403, f"{user.role.value} may not do this")
+
+
+def patient_access(
+    conn: psycopg.Connection, user: User, patient_id: str, action: str, **detail: Any
+) -> None:
+    """Allow a read or change of one patient's data, and audit it; 404 when not allowed, so
+    nobody learns which patients exist outside their care teams."""
+    if not care_store.can_see_patient(conn, user, patient_id):
+        care_store.audit(conn, user, f"denied:{action}", patient_id, **detail)
+        raise HTTPException(404, "no such patient")
+    care_store.audit(conn, user, action, patient_id, **detail)

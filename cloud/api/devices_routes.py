@@ -9,10 +9,14 @@ import psycopg
 from fastapi import APIRouter, HTTPException
 from pydantic import BaseModel, Field
 
-from cloud.api.deps import Conn
+from cloud.api.deps import Conn, CurrentUser, require
+from cloud.auth import Role
 from protocols.reading import DeviceKind
 
 router = APIRouter(prefix="/api/v1/devices")
+
+# Who hands devices out: centre staff, and administrators setting up a site.
+_DEVICE_ROLES = (Role.ADMIN, Role.HEALTH_MANAGER, Role.CASE_MANAGER)
 
 Serial = Field(pattern=r"^[A-Za-z0-9_.:\-]{1,64}$")
 
@@ -33,7 +37,8 @@ class BindingIn(BaseModel):
 
 
 @router.post("", status_code=201)
-def register_device(conn: Conn, device: DeviceIn) -> dict[str, Any]:
+def register_device(conn: Conn, user: CurrentUser, device: DeviceIn) -> dict[str, Any]:
+    require(user, *_DEVICE_ROLES)
     row = conn.execute(
         """INSERT INTO devices (serial, kind, model, manufacturer, owner_type, owner_id)
            VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING RETURNING *""",
@@ -52,7 +57,8 @@ def register_device(conn: Conn, device: DeviceIn) -> dict[str, Any]:
 
 
 @router.get("/{kind}/{serial}")
-def get_device(conn: Conn, kind: DeviceKind, serial: str) -> dict[str, Any]:
+def get_device(conn: Conn, user: CurrentUser, kind: DeviceKind, serial: str) -> dict[str, Any]:
+    require(user, *_DEVICE_ROLES)
     device = conn.execute(
         "SELECT * FROM devices WHERE kind = %s AND serial = %s", (kind.value, serial)
     ).fetchone()
@@ -67,8 +73,11 @@ def get_device(conn: Conn, kind: DeviceKind, serial: str) -> dict[str, Any]:
 
 
 @router.post("/{kind}/{serial}/bindings", status_code=201)
-def bind_device(conn: Conn, kind: DeviceKind, serial: str, binding: BindingIn) -> dict[str, Any]:
+def bind_device(
+    conn: Conn, user: CurrentUser, kind: DeviceKind, serial: str, binding: BindingIn
+) -> dict[str, Any]:
     """Give a home device to a patient from `starts_at` on, ending the current holder's time."""
+    require(user, *_DEVICE_ROLES)
     starts_at = binding.starts_at or datetime.now(UTC)
     with conn.transaction():
         device = conn.execute(

@@ -9,7 +9,10 @@ from zoneinfo import ZoneInfo
 from fastapi import APIRouter, HTTPException, Query, Response
 from pydantic import BaseModel, Field
 
-from cloud.api.deps import Conn, Limit, Offset, Settings
+from cloud.api.deps import Conn, CurrentUser, Limit, Offset, Settings, patient_access, require
+from cloud.auth import TEAM_SCOPED as TEAM_SCOPED_ROLES
+from cloud.auth import Role
+from cloud.db import care_store
 from cloud.db import readings_queries as q
 from cloud.readings.charts import bucket_width
 from cloud.readings.home_bp import HomeBpReading, home_bp_average
@@ -21,6 +24,7 @@ router = APIRouter(prefix="/api/v1")
 @router.get("/patients/{patient_id}/readings")
 def patient_readings(
     conn: Conn,
+    user: CurrentUser,
     patient_id: str,
     metric: Metric | None = None,
     since: datetime | None = None,
@@ -29,6 +33,7 @@ def patient_readings(
     limit: Annotated[int, Query(ge=1, le=5000)] = 500,
 ) -> dict[str, Any]:
     """Raw readings, newest first; with `points`, bucketed to at most that many points."""
+    patient_access(conn, user, patient_id, "view_readings", metric=metric)
     if points is None:
         items = q.raw(conn, patient_id, metric, since, until, limit)
         return {"patient_id": patient_id, "items": items}
@@ -51,12 +56,14 @@ def patient_readings(
 @router.get("/patients/{patient_id}/daily")
 def patient_daily(
     conn: Conn,
+    user: CurrentUser,
     settings: Settings,
     patient_id: str,
     metric: Metric,
     days: Annotated[int, Query(ge=1, le=3650)] = 90,
 ) -> dict[str, Any]:
     """Per-day count, min, max and mean (hospital calendar days), from the rollups."""
+    patient_access(conn, user, patient_id, "view_daily", metric=metric)
     today = datetime.now(ZoneInfo(settings.timezone)).date()
     first = today - timedelta(days=days - 1)
     return {
@@ -67,7 +74,8 @@ def patient_daily(
 
 
 @router.get("/patients/{patient_id}/latest")
-def patient_latest(conn: Conn, patient_id: str) -> dict[str, Any]:
+def patient_latest(conn: Conn, user: CurrentUser, patient_id: str) -> dict[str, Any]:
+    patient_access(conn, user, patient_id, "view_latest")
     return {"patient_id": patient_id, "items": q.latest_for(conn, [patient_id])}
 
 
@@ -76,23 +84,30 @@ class LatestQuery(BaseModel):
 
 
 @router.post("/latest")
-def latest_for_patients(conn: Conn, query: LatestQuery) -> Response:
+def latest_for_patients(conn: Conn, user: CurrentUser, query: LatestQuery) -> Response:
     """The latest reading per metric for many patients at once (panels, dashboards).
 
     Response: `{"items": [{patient_id, metric, measured_at, value, reading_id, source}]}`.
     """
-    items = q.latest_for_as_json(conn, query.patient_ids)
+    require(user, Role.QC_SUPERVISOR, *TEAM_SCOPED_ROLES)
+    ids = query.patient_ids
+    if user.role is not Role.QC_SUPERVISOR:
+        ids = q.visible_patients(conn, ids, sorted(user.team_ids))
+    care_store.audit(conn, user, "view_latest_many", None, patients=len(ids))
+    items = q.latest_for_as_json(conn, ids)
     return Response(b'{"items":' + items + b"}", media_type="application/json")
 
 
 @router.get("/patients/{patient_id}/home-bp-average")
 def patient_home_bp_average(
     conn: Conn,
+    user: CurrentUser,
     settings: Settings,
     patient_id: str,
     days: Annotated[int, Query(ge=2, le=14)] = 7,
 ) -> dict[str, Any]:
     """The home-monitoring protocol's average: last `days` days, the first one discarded."""
+    patient_access(conn, user, patient_id, "view_home_bp")
     zone = ZoneInfo(settings.timezone)
     first: date = datetime.now(zone).date() - timedelta(days=days - 1)
     since = datetime.combine(first, datetime.min.time(), zone)
@@ -104,9 +119,13 @@ def patient_home_bp_average(
 @router.get("/patients-without-readings")
 def patients_without_readings(
     conn: Conn,
+    user: CurrentUser,
     days: Annotated[int, Query(ge=1, le=365)] = 3,
     limit: Limit = 100,
     offset: Offset = 0,
 ) -> dict[str, Any]:
     """Patients whose last reading of any metric is older than `days` days, oldest first."""
-    return {"days": days, "items": q.silent_patients(conn, days, limit, offset)}
+    require(user, Role.QC_SUPERVISOR, *TEAM_SCOPED_ROLES)
+    teams = None if user.role is Role.QC_SUPERVISOR else sorted(user.team_ids)
+    care_store.audit(conn, user, "view_silent_patients", None, days=days)
+    return {"days": days, "items": q.silent_patients(conn, days, limit, offset, teams)}

@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
-import uuid
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
 import psycopg
-from fastapi import APIRouter, HTTPException, Query, Request, Response
+from fastapi import APIRouter, HTTPException, Request, Response
 from fastapi.responses import PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from psycopg.rows import dict_row
 from pydantic import BaseModel, Field
 
 from cloud.api.broker_probe import broker_answers
-from cloud.api.deps import Conn, Limit, Offset
+from cloud.api.deps import Conn, CurrentUser, Limit, Offset, require
+from cloud.auth import Role
 from cloud.settings import CloudSettings
 
 router = APIRouter()
@@ -62,36 +62,11 @@ def health(request: Request, response: Response) -> dict[str, Any]:
     }
 
 
-AlertStatus = Literal["open", "acknowledged", "in_progress", "resolved", "escalated", "dismissed"]
-
-
-@router.get("/api/v1/alerts")
-def list_alerts(
-    conn: Conn,
-    status: Annotated[list[AlertStatus] | None, Query()] = None,
-    patient_id: str | None = None,
-    limit: Limit = 50,
-    offset: Offset = 0,
-) -> dict[str, Any]:
-    statuses = status or ["open", "acknowledged", "in_progress"]
-    where = "status = ANY(%(statuses)s)" + (" AND patient_id = %(patient)s" if patient_id else "")
-    params = {"statuses": statuses, "patient": patient_id, "limit": limit, "offset": offset}
-    items = conn.execute(
-        f"""SELECT alert_id, patient_id, rule_id, tier, status, title, explanation,
-                   reading_ids, opened_at, updated_at
-            FROM alerts WHERE {where}
-            ORDER BY array_position(ARRAY['critical','high','medium','low'], tier), opened_at
-            LIMIT %(limit)s OFFSET %(offset)s""",
-        params,
-    ).fetchall()
-    total = conn.execute(f"SELECT count(*) AS n FROM alerts WHERE {where}", params).fetchone()
-    return {"items": items, "total": total["n"], "limit": limit, "offset": offset}
-
-
 @router.get("/api/v1/dead-letters")
 def list_dead_letters(
-    conn: Conn, limit: Limit = 50, offset: Offset = 0, code: str | None = None
+    conn: Conn, user: CurrentUser, limit: Limit = 50, offset: Offset = 0, code: str | None = None
 ) -> dict[str, Any]:
+    require(user, Role.ADMIN)
     where = "code = %(code)s" if code else "true"
     params = {"code": code, "limit": limit, "offset": offset}
     rows = conn.execute(
@@ -115,7 +90,8 @@ class EdgeRegistration(BaseModel):
 
 
 @router.post("/api/v1/edges", status_code=201)
-def register_edge(conn: Conn, edge: EdgeRegistration) -> dict[str, Any]:
+def register_edge(conn: Conn, user: CurrentUser, edge: EdgeRegistration) -> dict[str, Any]:
+    require(user, Role.ADMIN)
     row = conn.execute(
         """INSERT INTO edges (edge_id, mode, label) VALUES (%s, %s, %s)
            ON CONFLICT (edge_id) DO NOTHING
@@ -124,14 +100,6 @@ def register_edge(conn: Conn, edge: EdgeRegistration) -> dict[str, Any]:
     ).fetchone()
     if row is None:
         raise HTTPException(status_code=409, detail=f"edge {edge.edge_id!r} already exists")
-    return row
-
-
-@router.get("/api/v1/alerts/{alert_id}")
-def get_alert(conn: Conn, alert_id: uuid.UUID) -> dict[str, Any]:
-    row = conn.execute("SELECT * FROM alerts WHERE alert_id = %s", (alert_id,)).fetchone()
-    if row is None:
-        raise HTTPException(status_code=404, detail="no such alert")
     return row
 
 

@@ -10,13 +10,16 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
+from typing import Any
 
 import psycopg
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
-from cloud.alerts.rules import AlertCandidate
+from cloud.alerts.lifecycle import ack_deadline
+from cloud.alerts.rules import AlertCandidate, PatientProfile
+from cloud.alerts.thresholds import Cohort, Target, Tier
 from cloud.ingest.intake import AcceptedReading, DeadLetter
 from protocols.metrics import Metric
 from protocols.reading import (
@@ -169,6 +172,38 @@ def recent_blood_pressure(
     ]
 
 
+def patient_profiles(
+    conn: psycopg.Connection, patient_ids: Sequence[str]
+) -> dict[str, PatientProfile]:
+    """Cohorts and each metric's newest doctor-set target, for the alert rules."""
+    if not patient_ids:
+        return {}
+    with conn.cursor(row_factory=dict_row) as cur:
+        patients = cur.execute(
+            "SELECT patient_id, cohorts FROM patients WHERE patient_id = ANY(%s)",
+            (list(patient_ids),),
+        ).fetchall()
+        targets = cur.execute(
+            """SELECT DISTINCT ON (patient_id, metric) patient_id, metric, low, high
+               FROM patient_targets WHERE patient_id = ANY(%s)
+               ORDER BY patient_id, metric, set_at DESC""",
+            (list(patient_ids),),
+        ).fetchall()
+    by_patient: dict[str, list[Target]] = {}
+    for t in targets:
+        by_patient.setdefault(t["patient_id"], []).append(
+            Target(Metric(t["metric"]), t["low"], t["high"])
+        )
+    return {
+        p["patient_id"]: PatientProfile(
+            p["patient_id"],
+            frozenset(Cohort(c) for c in p["cohorts"] if c in Cohort.__members__.values()),
+            tuple(by_patient.get(p["patient_id"], ())),
+        )
+        for p in patients
+    }
+
+
 def insert_dead_letters(conn: psycopg.Connection, letters: Sequence[DeadLetter]) -> None:
     if not letters:
         return
@@ -185,31 +220,114 @@ def insert_dead_letters(conn: psycopg.Connection, letters: Sequence[DeadLetter])
 
 # Ascending urgency, so array_position gives Tier.rank.
 _TIER_ORDER = ["low", "medium", "high", "critical"]
+_OPEN = "('open', 'acknowledged', 'in_progress', 'escalated')"
+NO_RERAISE = timedelta(hours=24)
 
 
-def upsert_alerts(conn: psycopg.Connection, candidates: Sequence[AlertCandidate]) -> None:
-    """Open an alert, or add the readings to the open one of the same patient and rule."""
-    with conn.cursor() as cur:
+def upsert_alerts(
+    conn: psycopg.Connection, candidates: Sequence[AlertCandidate], now: datetime, timezone: str
+) -> None:
+    """Open an alert in the patient's team queue, or add to the open one of the same patient
+    and rule (raising its tier when the new finding is worse). A rule closed within 24 h is
+    not raised again unless the tier rises (clinical_rules.md §3, alert hygiene)."""
+    with conn.cursor(row_factory=dict_row) as cur:
         for c in candidates:
+            current = cur.execute(
+                f"""SELECT alert_id, tier, status FROM alerts
+                    WHERE patient_id = %s AND rule_id = %s AND status IN {_OPEN}
+                    FOR UPDATE""",
+                (c.patient_id, c.rule_id),
+            ).fetchone()
+            if current is None:
+                _open_alert(cur, c, now, timezone)
+                continue
+            raised = c.tier.rank > Tier(current["tier"]).rank
             cur.execute(
-                """
-                INSERT INTO alerts (patient_id, rule_id, tier, title, explanation, reading_ids)
-                VALUES (%s, %s, %s, %s, %s, %s)
-                ON CONFLICT (patient_id, rule_id)
-                    WHERE status IN ('open', 'acknowledged', 'in_progress')
-                DO UPDATE SET
-                    reading_ids = alerts.reading_ids || EXCLUDED.reading_ids,
-                    updated_at = now()
-                """,
-                (
-                    c.patient_id,
-                    c.rule_id,
-                    c.tier.value,
-                    c.title,
-                    Jsonb(c.explanation),
-                    c.reading_ids,
-                ),
+                """UPDATE alerts SET reading_ids = reading_ids || %(ids)s, updated_at = %(now)s,
+                       tier = CASE WHEN %(raised)s THEN %(tier)s ELSE tier END,
+                       title = CASE WHEN %(raised)s THEN %(title)s ELSE title END,
+                       explanation = CASE WHEN %(raised)s THEN %(e)s ELSE explanation END,
+                       ack_due_at = CASE WHEN %(raised)s THEN least(ack_due_at, %(due)s)
+                                         ELSE ack_due_at END
+                   WHERE alert_id = %(id)s""",
+                {
+                    "ids": c.reading_ids,
+                    "now": now,
+                    "raised": raised,
+                    "tier": c.tier.value,
+                    "title": c.title,
+                    "e": Jsonb(c.explanation),
+                    "id": current["alert_id"],
+                    "due": ack_deadline(c.tier, now, timezone),
+                },
             )
+            if raised:
+                _event(
+                    cur,
+                    current["alert_id"],
+                    now,
+                    "tier_raised",
+                    current["status"],
+                    current["status"],
+                    {"from_tier": current["tier"], "to_tier": c.tier.value},
+                )
+
+
+def _open_alert(cur: psycopg.Cursor[Any], c: AlertCandidate, now: datetime, timezone: str) -> None:
+    row = cur.execute(
+        f"""INSERT INTO alerts (patient_id, rule_id, tier, title, explanation, reading_ids, kind,
+                               team_id, assignee_id, ack_due_at, opened_at, updated_at)
+            SELECT %(p)s, %(r)s, %(tier)s, %(title)s, %(e)s, %(ids)s, %(kind)s,
+                   pt.team_id, pt.case_manager_id, %(due)s, %(now)s, %(now)s
+            FROM (SELECT 1) AS one
+            LEFT JOIN patients pt ON pt.patient_id = %(p)s
+            WHERE NOT EXISTS (
+                SELECT 1 FROM alerts WHERE patient_id = %(p)s AND rule_id = %(r)s
+                  AND status IN ('resolved', 'dismissed') AND closed_at > %(since)s
+                  AND array_position(%(order)s, tier) >= %(rank)s)
+            ON CONFLICT (patient_id, rule_id) WHERE status IN {_OPEN} DO NOTHING
+            RETURNING alert_id""",
+        {
+            "p": c.patient_id,
+            "r": c.rule_id,
+            "tier": c.tier.value,
+            "title": c.title,
+            "e": Jsonb(c.explanation),
+            "ids": c.reading_ids,
+            "kind": c.kind,
+            "due": ack_deadline(c.tier, now, timezone),
+            "now": now,
+            "since": now - NO_RERAISE,
+            "order": _TIER_ORDER,
+            "rank": c.tier.rank,
+        },
+    ).fetchone()
+    if row is not None:
+        _event(
+            cur,
+            row["alert_id"],
+            now,
+            "opened",
+            None,
+            "open",
+            {"tier": c.tier.value, "rule": c.rule_id},
+        )
+
+
+def _event(
+    cur: psycopg.Cursor[Any],
+    alert_id: uuid.UUID,
+    at: datetime,
+    action: str,
+    from_status: str | None,
+    to_status: str,
+    detail: dict[str, Any],
+) -> None:
+    cur.execute(
+        """INSERT INTO alert_events (alert_id, at, action, from_status, to_status, detail)
+           VALUES (%s, %s, %s, %s, %s, %s)""",
+        (alert_id, at, action, from_status, to_status, Jsonb(detail)),
+    )
 
 
 def record_heartbeat(

@@ -109,12 +109,28 @@ def home_bp(
 
 
 def silent_patients(
-    conn: psycopg.Connection, days: int, limit: int, offset: int
+    conn: psycopg.Connection, days: int, limit: int, offset: int, teams: list[str] | None
 ) -> list[dict[str, Any]]:
+    """`teams` None means every patient (QC); otherwise only those teams' patients."""
     return conn.execute(
-        """SELECT patient_id, max(time) AS last_reading_at
-           FROM patient_latest GROUP BY patient_id
-           HAVING max(time) < now() - make_interval(days => %s)
-           ORDER BY last_reading_at LIMIT %s OFFSET %s""",
-        (days, limit, offset),
+        """SELECT l.patient_id, max(l.time) AS last_reading_at
+           FROM patient_latest l
+           WHERE %(teams)s::text[] IS NULL OR EXISTS (
+               SELECT 1 FROM patients p WHERE p.patient_id = l.patient_id
+                 AND p.team_id = ANY(%(teams)s))
+           GROUP BY l.patient_id
+           HAVING max(l.time) < now() - make_interval(days => %(days)s)
+           ORDER BY last_reading_at LIMIT %(limit)s OFFSET %(offset)s""",
+        {"teams": teams, "days": days, "limit": limit, "offset": offset},
     ).fetchall()
+
+
+def visible_patients(
+    conn: psycopg.Connection, patient_ids: list[str], teams: list[str]
+) -> list[str]:
+    with conn.cursor(row_factory=tuple_row) as cur:
+        rows = cur.execute(
+            "SELECT patient_id FROM patients WHERE patient_id = ANY(%s) AND team_id = ANY(%s)",
+            (patient_ids, teams),
+        ).fetchall()
+    return [row[0] for row in rows]

@@ -234,7 +234,10 @@ class IngestWorker:
             fresh = [a.reading for a in intake.accepted if a.reading.reading_id in new_ids]
             self.metrics.stored.inc(len(fresh))
             history = ingest_store.recent_blood_pressure(conn, fresh, SESSION_WINDOW)
-            ingest_store.upsert_alerts(conn, evaluate(fresh, history=history))
+            patients = sorted({r.patient_id for r in fresh if r.patient_id})
+            profiles = ingest_store.patient_profiles(conn, patients)
+            candidates = evaluate(fresh, history=history, profiles=profiles)
+            ingest_store.upsert_alerts(conn, candidates, datetime.now(UTC), self.settings.timezone)
 
     def _heartbeat(self, conn: psycopg.Connection) -> None:
         ingest_store.record_heartbeat(conn, self.worker_id, self.started_at, self.counters)

@@ -17,6 +17,7 @@ from cloud.ingest.intake import AcceptedReading
 from cloud.settings import CloudSettings
 from protocols.reading import Source
 from simulators.readings import SimulatedCuff, SimulatedGlucoseMeter
+from tests.conftest import bearer, make_user
 
 TZ = "Asia/Shanghai"
 
@@ -33,7 +34,16 @@ def store(database_url, readings, edge="edge-1"):
 @pytest.fixture
 def api(database_url):
     settings = CloudSettings(database_url=database_url, ingest_in_process=False, timezone=TZ)
-    with TestClient(create_app(settings)) as client:
+    qc = make_user(database_url, "qc", "qc_supervisor")
+    with TestClient(create_app(settings), headers=bearer(qc)) as client:
+        yield client
+
+
+@pytest.fixture
+def admin_api(database_url):
+    settings = CloudSettings(database_url=database_url, ingest_in_process=False, timezone=TZ)
+    admin = make_user(database_url, "admin", "admin")
+    with TestClient(create_app(settings), headers=bearer(admin)) as client:
         yield client
 
 
@@ -149,7 +159,8 @@ def test_retention_drops_whole_old_chunks_and_keeps_rollups(database_url):
     assert rollups == 8
 
 
-def test_a_home_device_belongs_to_one_patient_at_a_time(api):
+def test_a_home_device_belongs_to_one_patient_at_a_time(admin_api):
+    api = admin_api
     device = {
         "serial": "BP-HOME-9",
         "kind": "blood_pressure_monitor",

@@ -23,6 +23,7 @@ from edge_agent.uplink import MqttUplink
 from protocols import topics
 from protocols.messages import Ack, ReadingsBatch, decode, encode
 from simulators.readings import SimulatedCuff
+from tests.conftest import bearer, make_user
 
 
 async def _eventually(check, what):
@@ -36,8 +37,11 @@ async def _eventually(check, what):
 
 
 def _register(cloud, edge_id, mode="home"):
-    response = httpx.post(f"{cloud.base_url}/api/v1/edges", json={"edge_id": edge_id, "mode": mode})
+    admin = make_user(cloud.env["CAREBRIDGE_DATABASE_URL"], f"admin-{edge_id}", "admin")
+    response = httpx.post(f"{cloud.base_url}/api/v1/edges", headers=bearer(admin),
+                          json={"edge_id": edge_id, "mode": mode})
     assert response.status_code == 201, response.text
+    return admin
 
 
 async def test_crisis_reading_travels_end_to_end_and_the_ack_empties_the_outbox(
@@ -52,9 +56,10 @@ async def test_crisis_reading_travels_end_to_end_and_the_ack_empties_the_outbox(
     )
     readings = SimulatedCuff("CUFF-001").measure(186, 112, 95, patient_id="P-0001")
     stop = asyncio.Event()
+    qc = make_user(database_url, "qc-tracer", "qc_supervisor")
     async with (
         Outbox(settings.outbox_path) as outbox,
-        httpx.AsyncClient(base_url=cloud.base_url) as api,
+        httpx.AsyncClient(base_url=cloud.base_url, headers=bearer(qc)) as api,
     ):
         agent = EdgeAgent(settings, outbox, MqttUplink(settings, asyncio.get_running_loop()))
         runner = asyncio.create_task(agent.run(stop))
@@ -169,7 +174,7 @@ def test_the_same_reading_sent_twice_is_stored_once_and_acked_both_times(
 
 
 def test_an_implausible_value_is_refused_with_its_reason_kept_as_a_dead_letter(cloud, broker):
-    _register(cloud, "edge-bad")
+    admin = _register(cloud, "edge-bad")
     readings = SimulatedCuff("CUFF-BAD").measure(900, 85, 70, patient_id="P-0003")
     with raw_edge(broker.port, "edge-bad") as edge:
         edge.publish(encode(_batch(readings, "edge-bad")))
@@ -178,7 +183,9 @@ def test_an_implausible_value_is_refused_with_its_reason_kept_as_a_dead_letter(c
         response = None
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
-            response = httpx.get(f"{cloud.base_url}/api/v1/dead-letters").json()
+            response = httpx.get(
+                f"{cloud.base_url}/api/v1/dead-letters", headers=bearer(admin)
+            ).json()
             if response["total"] >= 3:
                 break
             time.sleep(0.1)
