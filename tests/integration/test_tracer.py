@@ -38,8 +38,11 @@ async def _eventually(check, what):
 
 def _register(cloud, edge_id, mode="home"):
     admin = make_user(cloud.env["CAREBRIDGE_DATABASE_URL"], f"admin-{edge_id}", "admin")
-    response = httpx.post(f"{cloud.base_url}/api/v1/edges", headers=bearer(admin),
-                          json={"edge_id": edge_id, "mode": mode})
+    response = httpx.post(
+        f"{cloud.base_url}/api/v1/edges",
+        headers=bearer(admin),
+        json={"edge_id": edge_id, "mode": mode},
+    )
     assert response.status_code == 201, response.text
     return admin
 

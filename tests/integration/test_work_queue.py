@@ -1,0 +1,210 @@
+"""Issue 6 end to end on real Mosquitto and TimescaleDB: a hypoglycaemia reading becomes a
+critical alert in its case manager's queue, is handled with every step recorded; an
+unacknowledged one escalates when its deadline passes; other teams cannot see it."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+
+import httpx
+import paho.mqtt.client as mqtt
+import psycopg
+
+from cloud.db import care_store
+from protocols import topics
+from protocols.messages import ReadingsBatch, encode
+from simulators.readings import SimulatedGlucoseMeter
+from tests.conftest import bearer, make_user
+
+
+def _setup_people(url: str) -> dict[str, str]:
+    tokens = {
+        "cm_a": make_user(url, "cm-a", "case_manager", ("team-a",)),
+        "doc_a": make_user(url, "doc-a", "doctor", ("team-a",)),
+        "lead_a": make_user(url, "lead-a", "case_manager", ("team-a",)),
+        "cm_b": make_user(url, "cm-b", "case_manager", ("team-b",)),
+    }
+    with psycopg.connect(url, autocommit=True) as conn:
+        care_store.set_team_lead(conn, "team-a", "lead-a")
+        care_store.create_patient(
+            conn,
+            "P-100",
+            "张三明",
+            team_id="team-a",
+            case_manager_id="cm-a",
+            doctor_id="doc-a",
+            cohorts=["diabetes"],
+        )
+        conn.execute("INSERT INTO edges (edge_id, mode) VALUES ('home-100', 'home')")
+    return tokens
+
+
+def _publish_glucose(port: int, value: float) -> None:
+    readings = SimulatedGlucoseMeter("GLU-100").measure(value, patient_id="P-100")
+    batch = ReadingsBatch(
+        edge_id="home-100", batch_id=uuid.uuid4(), sent_at=datetime.now(UTC), readings=readings
+    )
+    client = mqtt.Client(
+        mqtt.CallbackAPIVersion.VERSION2, client_id="home-100", protocol=mqtt.MQTTv5
+    )
+    client.connect("127.0.0.1", port)
+    client.loop_start()
+    client.publish(topics.readings("home-100"), encode(batch), qos=1).wait_for_publish(5)
+    client.disconnect()
+    client.loop_stop()
+
+
+def _wait_for_queue_item(base: str, token: str) -> dict:
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        body = httpx.get(f"{base}/api/v1/queue", headers=bearer(token)).json()
+        if body["items"]:
+            return body
+        time.sleep(0.1)
+    raise AssertionError("the alert never reached the queue")
+
+
+def test_hypoglycaemia_reaches_the_case_manager_and_is_handled_with_a_full_record(
+    cloud, broker, database_url
+):
+    tokens = _setup_people(database_url)
+    _publish_glucose(broker.port, 2.6)
+    base = cloud.base_url
+
+    queue = _wait_for_queue_item(base, tokens["cm_a"])
+    (item,) = queue["items"]
+    assert queue["counts"] == {"critical": 1}
+    assert (item["tier"], item["rule_id"], item["status"]) == (
+        "critical",
+        "glucose.hypo.level2",
+        "open",
+    )
+    assert item["assignee_id"] == "cm-a" and item["patient_name"] == "张三明"
+    alert_id = item["alert_id"]
+    opened = datetime.fromisoformat(item["opened_at"])
+    assert datetime.fromisoformat(item["ack_due_at"]) - opened == timedelta(minutes=15)
+
+    def act(action, **extra):
+        response = httpx.post(
+            f"{base}/api/v1/alerts/{alert_id}/actions",
+            headers=bearer(tokens["cm_a"]),
+            json={"action": action, **extra},
+        )
+        assert response.status_code == 200, response.text
+        return response.json()
+
+    act("acknowledge")
+    contact = httpx.post(
+        f"{base}/api/v1/patients/P-100/contacts",
+        headers=bearer(tokens["cm_a"]),
+        json={
+            "channel": "call",
+            "outcome": "reached",
+            "alert_id": alert_id,
+            "note": "患者已进食，15分钟后复测",
+        },
+    )
+    assert contact.status_code == 201, contact.text
+    act("start")
+    # Resolving without an outcome is refused with the reason.
+    refused = httpx.post(
+        f"{base}/api/v1/alerts/{alert_id}/actions",
+        headers=bearer(tokens["cm_a"]),
+        json={"action": "resolve"},
+    )
+    assert refused.status_code == 409 and "outcome" in refused.json()["detail"]
+    assert (
+        act("resolve", outcome_code="patient_reached_advised", note="已电话指导加餐，复测 5.1")[
+            "to"
+        ]
+        == "resolved"
+    )
+
+    detail = httpx.get(f"{base}/api/v1/alerts/{alert_id}", headers=bearer(tokens["cm_a"])).json()
+    steps = [
+        (e["action"], e["from_status"], e["to_status"], e["actor_id"]) for e in detail["history"]
+    ]
+    assert steps == [
+        ("opened", None, "open", None),
+        ("acknowledge", "open", "acknowledged", "cm-a"),
+        ("start", "acknowledged", "in_progress", "cm-a"),
+        ("resolve", "in_progress", "resolved", "cm-a"),
+    ]
+    assert detail["history"][-1]["outcome_code"] == "patient_reached_advised"
+    assert detail["readings"][0]["value"] == 2.6
+    assert detail["explanation"]["summary"] == "glucose 2.6 < 3"
+    assert detail["contacts"][0]["note"] == "患者已进食，15分钟后复测"
+
+    # The history cannot be rewritten, not even by the database owner.
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        try:
+            conn.execute("UPDATE alert_events SET note = 'changed'")
+        except psycopg.errors.RaiseException as exc:
+            assert "append-only" in str(exc)
+        else:
+            raise AssertionError("alert_events accepted an update")
+        audited = conn.execute(
+            "SELECT count(*) FROM audit_log WHERE patient_id = 'P-100' AND user_id = 'cm-a'"
+        ).fetchone()[0]
+    assert audited >= 5
+
+
+def test_a_case_manager_of_another_team_cannot_see_or_touch_the_alert(cloud, broker, database_url):
+    tokens = _setup_people(database_url)
+    _publish_glucose(broker.port, 2.6)
+    base = cloud.base_url
+    alert_id = _wait_for_queue_item(base, tokens["cm_a"])["items"][0]["alert_id"]
+
+    other = bearer(tokens["cm_b"])
+    assert httpx.get(f"{base}/api/v1/queue", headers=other).json()["items"] == []
+    assert httpx.get(f"{base}/api/v1/alerts/{alert_id}", headers=other).status_code == 404
+    assert (
+        httpx.post(
+            f"{base}/api/v1/alerts/{alert_id}/actions",
+            headers=other,
+            json={"action": "acknowledge"},
+        ).status_code
+        == 404
+    )
+    assert httpx.get(f"{base}/api/v1/patients/P-100/readings", headers=other).status_code == 404
+    assert httpx.get(f"{base}/api/v1/queue").status_code == 401
+    with psycopg.connect(database_url) as conn:
+        denied = conn.execute(
+            "SELECT count(*) FROM audit_log WHERE user_id = 'cm-b' AND action LIKE 'denied:%'"
+        ).fetchone()[0]
+    assert denied == 3
+
+
+def test_an_unacknowledged_critical_alert_escalates_to_the_doctor_then_the_team_lead(
+    cloud, broker, database_url
+):
+    tokens = _setup_people(database_url)
+    _publish_glucose(broker.port, 2.4)
+    item = _wait_for_queue_item(cloud.base_url, tokens["cm_a"])["items"][0]
+    due = datetime.fromisoformat(item["ack_due_at"])
+
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        # The clock is the caller's: one second before the deadline nothing happens.
+        assert care_store.run_escalations(conn, due - timedelta(seconds=1)) == []
+        (first,) = care_store.run_escalations(conn, due)
+        assert (first["target"], first["to_user"]) == ("doctor", "doc-a")
+        # The doctor gets the same 15 minutes; then the team lead.
+        assert care_store.run_escalations(conn, due + timedelta(minutes=14)) == []
+        (second,) = care_store.run_escalations(conn, due + timedelta(minutes=15))
+        assert (second["target"], second["to_user"]) == ("team_lead", "lead-a")
+        assert care_store.run_escalations(conn, due + timedelta(hours=5)) == []
+
+    detail = httpx.get(
+        f"{cloud.base_url}/api/v1/alerts/{item['alert_id']}", headers=bearer(tokens["doc_a"])
+    ).json()
+    assert detail["status"] == "escalated" and detail["escalation_level"] == 2
+    assert [e["action"] for e in detail["history"]] == ["opened", "sla_escalate", "sla_escalate"]
+    # An escalated alert can still be acknowledged and handled.
+    ack = httpx.post(
+        f"{cloud.base_url}/api/v1/alerts/{item['alert_id']}/actions",
+        headers=bearer(tokens["lead_a"]),
+        json={"action": "acknowledge"},
+    )
+    assert ack.status_code == 200 and ack.json()["to"] == "acknowledged"
