@@ -30,6 +30,9 @@ class CloudSettings(BaseSettings):
     retention_days: int | None = Field(default=None, ge=1)
     """Drop raw readings older than this (whole chunks); None keeps them for ever."""
 
+    escalation_interval_s: float = Field(default=30.0, gt=0)
+    """How often overdue acknowledgements are escalated."""
+
     http_host: str = "127.0.0.1"
     http_port: int = 8080
     log_level: str = "info"

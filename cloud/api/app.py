@@ -10,6 +10,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from psycopg_pool import ConnectionPool
 
+from cloud.alerts.escalation_job import EscalationJob
 from cloud.api import admin_routes, care_routes, devices_routes, readings_routes, routes
 from cloud.db.migrate import migrate
 from cloud.ingest.worker import IngestWorker
@@ -35,6 +36,8 @@ def create_app(settings: CloudSettings) -> FastAPI:
         worker = IngestWorker(settings) if settings.ingest_in_process else None
         if worker is not None:
             worker.start()
+        escalations = EscalationJob(pool, settings.escalation_interval_s)
+        escalations.start()
         app.state.settings = settings
         app.state.pool = pool
         app.state.worker = worker
@@ -42,6 +45,7 @@ def create_app(settings: CloudSettings) -> FastAPI:
         try:
             yield
         finally:
+            escalations.stop()
             if worker is not None:
                 worker.stop()
             pool.close()
