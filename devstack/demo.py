@@ -22,6 +22,8 @@ from pathlib import Path
 import httpx
 import psycopg
 
+from cloud.auth import Role
+from cloud.db import care_store
 from cloud.db.migrate import migrate
 from devstack.mosquitto import LocalMosquitto
 from devstack.postgres import LocalPostgres
@@ -98,13 +100,45 @@ def start_cloud(database_url: str) -> subprocess.Popen[bytes]:
     raise SystemExit("the cloud did not become healthy in 60 s; see .local/cloud.log")
 
 
-def register_edge(database_url: str) -> None:
-    with psycopg.connect(database_url) as conn:
+DEMO_PASSWORD = "carebridge-demo"
+DEMO_USERS = [
+    ("cm01", "个管师 王芳", Role.CASE_MANAGER),
+    ("doc01", "医生 李强", Role.DOCTOR),
+    ("hm01", "健管师 赵敏", Role.HEALTH_MANAGER),
+    ("qc01", "质控 陈静", Role.QC_SUPERVISOR),
+    ("admin", "管理员", Role.ADMIN),
+]
+SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗"
+
+
+def seed_people(database_url: str) -> None:
+    """A care team with its staff and the demo patients (only what is missing)."""
+    with psycopg.connect(database_url, autocommit=True) as conn:
         conn.execute(
             "INSERT INTO edges (edge_id, mode, label) VALUES (%s, 'centre', %s) "
             "ON CONFLICT (edge_id) DO NOTHING",
             (EDGE_ID, "演示管理中心 Demo centre"),
         )
+        if conn.execute("SELECT 1 FROM care_teams WHERE team_id = 'team-cardio'").fetchone():
+            return
+        with conn.transaction():
+            care_store.create_team(conn, "team-cardio", "心内科随访组")
+            for user_id, name, role in DEMO_USERS:
+                teams = [] if role in (Role.ADMIN, Role.QC_SUPERVISOR) else ["team-cardio"]
+                care_store.create_user(conn, user_id, name, role, DEMO_PASSWORD, teams)
+            care_store.set_team_lead(conn, "team-cardio", "doc01")
+            for n, patient in enumerate(DEMO_PATIENTS):
+                care_store.create_patient(
+                    conn,
+                    patient,
+                    f"{SURNAMES[n]}{'建国秀英志明丽华'[n % 8]}",
+                    team_id="team-cardio",
+                    case_manager_id="cm01",
+                    doctor_id="doc01",
+                    id_number=f"11010119{50 + n}0101{n:03d}X",
+                    phone=f"1380013{n:04d}",
+                    cohorts=["hypertension"] + (["diabetes"] if n % 3 == 0 else []),
+                )
 
 
 async def load_history(agent: EdgeAgent, rng: random.Random) -> int:
@@ -172,9 +206,11 @@ async def run_edge() -> None:
         base = f"http://127.0.0.1:{HTTP_PORT}"
         say("ready:")
         print(
-            f"\n    open  {base}/docs           API (OpenAPI)\n"
-            f"          {base}/api/v1/alerts  open alerts\n"
-            f"          {base}/health         health\n\n"
+            f"\n    open  {base}/docs           the API: press Authorize and sign in\n"
+            f"          {base}/health         health of database, broker and ingest\n\n"
+            f"    users (password {DEMO_PASSWORD}): cm01 case manager, doc01 doctor,\n"
+            "          hm01 centre health manager, qc01 QC supervisor, admin\n"
+            "    the case manager's queue: GET /api/v1/queue as cm01\n\n"
             "    Ctrl-C stops everything; data stays in .local/ for the next run.\n",
             flush=True,
         )
@@ -191,7 +227,7 @@ def main() -> int:
     cloud = None
     try:
         migrate(database_url)
-        register_edge(database_url)
+        seed_people(database_url)
         cloud = start_cloud(database_url)
         asyncio.run(run_edge())
     finally:

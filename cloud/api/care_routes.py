@@ -30,7 +30,7 @@ class SignIn(BaseModel):
 @router.post("/auth/token")
 def sign_in(conn: Conn, body: SignIn) -> dict[str, Any]:
     token = care_store.issue_token(conn, body.username, body.password, TOKEN_LIFETIME)
-    care_store.audit(conn, None, "sign_in" if token else "sign_in_failed", user=body.username)
+    care_store.audit(conn, None, "sign_in" if token else "sign_in_failed", username=body.username)
     if token is None:
         raise HTTPException(401, "wrong user name or password")
     return {

@@ -7,6 +7,7 @@ from typing import Annotated, Any
 
 import psycopg
 from fastapi import Depends, HTTPException, Query, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from psycopg.rows import dict_row
 
 from cloud.auth import Role, User
@@ -31,12 +32,17 @@ Limit = Annotated[int, Query(ge=1, le=500)]
 Offset = Annotated[int, Query(ge=0)]
 
 
-def _current_user(request: Request, conn: Conn) -> User:
-    header = request.headers.get("authorization", "")
-    scheme, _, token = header.partition(" ")
-    if scheme.lower() != "bearer" or not token:
+# Declared as a security scheme so the OpenAPI page offers "Authorize" for the token from
+# POST /api/v1/auth/token.
+_bearer = HTTPBearer(auto_error=False, description="token from POST /api/v1/auth/token")
+
+
+def _current_user(
+    conn: Conn, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+) -> User:
+    if credentials is None or not credentials.credentials:
         raise HTTPException(401, "sign in first", headers={"WWW-Authenticate": "Bearer"})
-    user = care_store.user_for_token(conn, token.strip())
+    user = care_store.user_for_token(conn, credentials.credentials.strip())
     if user is None:
         raise HTTPException(401, "token unknown or expired", headers={"WWW-Authenticate": "Bearer"})
     return user

@@ -208,3 +208,28 @@ def test_an_unacknowledged_critical_alert_escalates_to_the_doctor_then_the_team_
         json={"action": "acknowledge"},
     )
     assert ack.status_code == 200 and ack.json()["to"] == "acknowledged"
+
+
+def test_sign_in_issues_a_token_and_refuses_a_wrong_password(cloud, database_url):
+    make_user(database_url, "cm-signin", "case_manager", ("team-a",))
+    base = cloud.base_url
+    wrong = httpx.post(
+        f"{base}/api/v1/auth/token", json={"username": "cm-signin", "password": "not the password"}
+    )
+    assert wrong.status_code == 401
+    good = httpx.post(
+        f"{base}/api/v1/auth/token",
+        json={"username": "cm-signin", "password": "correct horse battery staple"},
+    )
+    assert good.status_code == 200, good.text
+    me = httpx.get(f"{base}/api/v1/me", headers=bearer(good.json()["access_token"])).json()
+    assert (me["user_id"], me["role"], me["teams"]) == ("cm-signin", "case_manager", ["team-a"])
+    with psycopg.connect(database_url) as conn:
+        actions = [
+            r[0]
+            for r in conn.execute(
+                "SELECT action FROM audit_log WHERE detail->>'username' = 'cm-signin' "
+                "ORDER BY audit_id"
+            ).fetchall()
+        ]
+    assert actions == ["sign_in_failed", "sign_in"]
