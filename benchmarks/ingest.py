@@ -16,6 +16,7 @@ import argparse
 import json
 import os
 import random
+import signal
 import subprocess
 import sys
 import threading
@@ -30,8 +31,11 @@ import paho.mqtt.client as mqtt
 import psycopg
 
 from benchmarks.common import REPO, percentile, say, update_performance_doc, write_results
+from cloud.auth import Role
+from cloud.db import care_store
 from cloud.db.ingest_store import COPY_COLUMNS, reading_row
 from cloud.db.migrate import migrate
+from devstack.cloud import CloudProcess
 from devstack.mosquitto import LocalMosquitto
 from devstack.ports import free_port
 from devstack.postgres import LocalPostgres
@@ -147,7 +151,7 @@ class AckCollector:
 
 
 def start_workers(dsn: str, port: int, count: int, logs: Path) -> list[subprocess.Popen[bytes]]:
-    workers = []
+    workers: list[subprocess.Popen[bytes]] = []
     for i in range(count):
         env = dict(
             os.environ,
@@ -259,6 +263,17 @@ def fill_large_table(dsn: str, rows: int, tz: str) -> int:
     return int(count)
 
 
+def _qc_token(dsn: str) -> str:
+    """A QC supervisor (who may read every patient) for the query phase."""
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        care_store.create_user(
+            conn, "bench-qc", "Benchmark QC", Role.QC_SUPERVISOR, "benchmark-password"
+        )
+        token = care_store.issue_token(conn, "bench-qc", "benchmark-password", timedelta(hours=2))
+    assert token is not None
+    return token
+
+
 def api_latencies(dsn: str, port: int, logs: Path) -> tuple[list[float], list[float]]:
     http_port = free_port()
     env = dict(
@@ -269,27 +284,14 @@ def api_latencies(dsn: str, port: int, logs: Path) -> tuple[list[float], list[fl
         CAREBRIDGE_INGEST_IN_PROCESS="false",
         CAREBRIDGE_LOG_LEVEL="warning",
     )
-    log = (logs / "api.log").open("wb")
-    api = subprocess.Popen(
-        [sys.executable, "-m", "cloud", "serve"],
-        cwd=REPO,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    base = f"http://127.0.0.1:{http_port}"
+    api = CloudProcess(env, http_port, logs / "api.log")
+    api.start(wait_for="/openapi.json")
+    token = _qc_token(dsn)
     rng = random.Random(7)
     try:
-        with httpx.Client(base_url=base, timeout=30) as client:
-            deadline = time.monotonic() + 60
-            while True:
-                try:
-                    client.get("/openapi.json").raise_for_status()
-                    break
-                except httpx.HTTPError:
-                    if time.monotonic() > deadline:
-                        raise
-                    time.sleep(0.3)
+        with httpx.Client(
+            base_url=api.base_url, timeout=30, headers={"Authorization": f"Bearer {token}"}
+        ) as client:
 
             def chart() -> float:
                 patient = f"LP{rng.randrange(20_000)}"
@@ -319,8 +321,7 @@ def api_latencies(dsn: str, port: int, logs: Path) -> tuple[list[float], list[fl
             latests = [latest() for _ in range(40)]
             return charts, latests
     finally:
-        api.terminate()
-        api.wait(15)
+        api.stop()
 
 
 def main() -> int:
@@ -339,6 +340,8 @@ def main() -> int:
         help="readings in the table for the query phase (0 skips it)",
     )
     args = parser.parse_args()
+    # Stopped from outside, still stop and delete the throwaway services.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
 
     work = Path(os.environ.get("TMPDIR", "/tmp")) / f"carebridge-bench-{os.getpid()}"
     work.mkdir(parents=True)

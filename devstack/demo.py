@@ -13,18 +13,17 @@ import contextlib
 import os
 import random
 import signal
-import subprocess
 import sys
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import httpx
 import psycopg
 
 from cloud.auth import Role
 from cloud.db import care_store
 from cloud.db.migrate import migrate
+from devstack.cloud import CloudProcess
 from devstack.mosquitto import LocalMosquitto
 from devstack.postgres import LocalPostgres
 from edge_agent.agent import EdgeAgent
@@ -71,7 +70,7 @@ def start_broker() -> LocalMosquitto | None:
     return broker
 
 
-def start_cloud(database_url: str) -> subprocess.Popen[bytes]:
+def start_cloud(database_url: str) -> CloudProcess:
     env = dict(
         os.environ,
         CAREBRIDGE_DATABASE_URL=database_url,
@@ -79,25 +78,10 @@ def start_cloud(database_url: str) -> subprocess.Popen[bytes]:
         CAREBRIDGE_HTTP_PORT=str(HTTP_PORT),
         CAREBRIDGE_INGEST_WORKER_ID="ingest-demo",
     )
-    log = (LOCAL / "cloud.log").open("ab")
     say("starting the cloud (log in .local/cloud.log)")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "cloud", "serve"],
-        cwd=REPO,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise SystemExit(f"the cloud exited with {process.returncode}; see .local/cloud.log")
-        with contextlib.suppress(httpx.HTTPError):
-            if httpx.get(f"http://127.0.0.1:{HTTP_PORT}/health", timeout=2).status_code == 200:
-                return process
-        time.sleep(0.3)
-    process.terminate()
-    raise SystemExit("the cloud did not become healthy in 60 s; see .local/cloud.log")
+    cloud = CloudProcess(env, HTTP_PORT, LOCAL / "cloud.log")
+    cloud.start(timeout=60)
+    return cloud
 
 
 DEMO_PASSWORD = "carebridge-demo"
@@ -233,8 +217,7 @@ def main() -> int:
     finally:
         say("stopping")
         if cloud is not None:
-            cloud.terminate()
-            cloud.wait(15)
+            cloud.stop()
         if broker is not None:
             broker.stop()
         if database is not None:

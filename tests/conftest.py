@@ -7,25 +7,19 @@ nothing is ever skipped for want of infrastructure.
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
 import psycopg
 import pytest
 
 from cloud.db.migrate import migrate
+from devstack.cloud import CloudProcess
 from devstack.mosquitto import LocalMosquitto
 from devstack.ports import free_port
 from devstack.postgres import LocalPostgres
-
-REPO_ROOT = Path(__file__).resolve().parents[1]
-ARTIFACTS = REPO_ROOT / "test-artifacts"
 
 
 @pytest.fixture(scope="session")
@@ -61,17 +55,6 @@ def broker(tmp_path: Path) -> Iterator[LocalMosquitto]:
         mosquitto.stop()
 
 
-@dataclass
-class CloudProcess:
-    base_url: str
-    env: dict[str, str]
-    process: subprocess.Popen[bytes]
-    log_path: Path
-
-    def log_tail(self, lines: int = 40) -> str:
-        return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
-
-
 def cloud_env(
     database_url: str, broker: LocalMosquitto, http_port: int, **extra: str
 ) -> dict[str, str]:
@@ -88,51 +71,16 @@ def cloud_env(
     return env
 
 
-def wait_until_healthy(
-    base_url: str, process: subprocess.Popen[bytes], log: Path, timeout: float = 30
-) -> None:
-    deadline = time.monotonic() + timeout
-    last = "no answer"
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(
-                f"cloud exited with {process.returncode}:\n{log.read_text()[-4000:]}"
-            )
-        try:
-            response = httpx.get(f"{base_url}/health", timeout=2)
-            if response.status_code == 200:
-                return
-            last = response.text
-        except httpx.HTTPError as exc:
-            last = repr(exc)
-        time.sleep(0.2)
-    raise RuntimeError(f"cloud not healthy after {timeout}s: {last}\n{log.read_text()[-4000:]}")
-
-
 @pytest.fixture
 def cloud(database_url: str, broker: LocalMosquitto, tmp_path: Path) -> Iterator[CloudProcess]:
     """The real cloud (`python -m cloud serve`) as a subprocess, with its ingest worker."""
     port = free_port()
-    env = cloud_env(database_url, broker, port)
-    log_path = tmp_path / "cloud.log"
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "cloud", "serve"],
-            cwd=REPO_ROOT,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-    base_url = f"http://127.0.0.1:{port}"
+    process = CloudProcess(cloud_env(database_url, broker, port), port, tmp_path / "cloud.log")
+    process.start(timeout=30)
     try:
-        wait_until_healthy(base_url, process, log_path)
-        yield CloudProcess(base_url, env, process, log_path)
+        yield process
     finally:
-        process.terminate()
-        try:
-            process.wait(10)
-        except subprocess.TimeoutExpired:
-            process.kill()
+        process.stop()
 
 
 def wait_for(predicate, timeout: float = 15.0, interval: float = 0.1, message: str = ""):  # type: ignore[no-untyped-def]
