@@ -93,6 +93,8 @@ def main(argv: list[str] | None = None) -> int:
         host=settings.http_host,
         port=settings.http_port,
         log_config=None,
+        # Event streams never end by themselves; don't let them hold up a shutdown.
+        timeout_graceful_shutdown=3,
         access_log=False,
     )
     return 0

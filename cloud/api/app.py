@@ -12,6 +12,7 @@ from psycopg_pool import ConnectionPool
 
 from cloud.alerts.escalation_job import EscalationJob
 from cloud.api import admin_routes, care_routes, devices_routes, readings_routes, routes
+from cloud.api.live import AlertFeed
 from cloud.db.migrate import migrate
 from cloud.ingest.worker import IngestWorker
 from cloud.settings import CloudSettings
@@ -38,6 +39,9 @@ def create_app(settings: CloudSettings) -> FastAPI:
             worker.start()
         escalations = EscalationJob(pool, settings.escalation_interval_s)
         escalations.start()
+        feed = AlertFeed(settings.database_url)
+        feed.start()
+        app.state.feed = feed
         app.state.settings = settings
         app.state.pool = pool
         app.state.worker = worker
@@ -45,6 +49,7 @@ def create_app(settings: CloudSettings) -> FastAPI:
         try:
             yield
         finally:
+            await feed.stop()
             escalations.stop()
             if worker is not None:
                 worker.stop()

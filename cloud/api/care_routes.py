@@ -2,16 +2,29 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
 import uuid
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, HTTPException, Query
+from fastapi import APIRouter, HTTPException, Query, Request
+from fastapi.responses import StreamingResponse
 from psycopg.rows import dict_row
 from pydantic import BaseModel, Field
+from starlette.concurrency import run_in_threadpool
 
 from cloud.alerts.lifecycle import Action, Outcome, TransitionError
-from cloud.api.deps import Conn, CurrentUser, Limit, Offset, patient_access, require
+from cloud.api.deps import (
+    Conn,
+    CurrentUser,
+    Limit,
+    Offset,
+    patient_access,
+    require,
+    user_from_request,
+)
 from cloud.auth import TEAM_SCOPED, Role
 from cloud.db import care_store
 from protocols.metrics import Metric
@@ -76,6 +89,33 @@ def work_queue(
     )
     care_store.audit(conn, user, "view_queue", None, count=len(result["items"]))
     return result
+
+
+@router.get("/queue/events")
+async def queue_events(request: Request) -> StreamingResponse:
+    """Server-sent events: `event: alert` with `{alert_id, action, tier, status, team_id,
+    patient_id}` whenever an alert the user may see opens or changes. Reload the item with
+    GET /api/v1/alerts/{id}."""
+    user = await run_in_threadpool(user_from_request, request)
+    if user.role not in (*TEAM_SCOPED, Role.QC_SUPERVISOR):
+        raise HTTPException(403, f"{user.role.value} has no work queue")
+    feed = request.app.state.feed
+
+    async def stream() -> AsyncIterator[str]:
+        async with feed.subscribe() as queue:
+            yield ": connected\n\n"
+            while not await request.is_disconnected():
+                try:
+                    event = await asyncio.wait_for(queue.get(), timeout=15)
+                except TimeoutError:
+                    yield ": keep-alive\n\n"
+                    continue
+                if user.role is Role.QC_SUPERVISOR or event.get("team_id") in user.team_ids:
+                    yield f"event: alert\ndata: {json.dumps(event, ensure_ascii=False)}\n\n"
+
+    return StreamingResponse(
+        stream(), media_type="text/event-stream", headers={"Cache-Control": "no-store"}
+    )
 
 
 @router.get("/alerts")

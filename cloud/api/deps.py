@@ -51,6 +51,23 @@ def _current_user(
 CurrentUser = Annotated[User, Depends(_current_user)]
 
 
+def user_from_request(request: Request) -> User:
+    """Authenticate with a connection held only for the look-up, for long-lived responses
+    (event streams). Browsers' EventSource cannot send headers, so `?access_token=` works
+    here too."""
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token:
+        token = request.query_params.get("access_token", "")
+    if not token:
+        raise HTTPException(401, "sign in first", headers={"WWW-Authenticate": "Bearer"})
+    with request.app.state.pool.connection() as conn:
+        user = care_store.user_for_token(conn, token.strip())
+    if user is None:
+        raise HTTPException(401, "token unknown or expired", headers={"WWW-Authenticate": "Bearer"})
+    return user
+
+
 def require(user: User, *roles: Role) -> None:
     if user.role not in roles:
         raise HTTPException(403, f"{user.role.value} may not do this")

@@ -31,6 +31,7 @@ from cloud.auth import (
     token_hash,
     verify_password,
 )
+from cloud.db.alert_notify import announce
 
 OPEN = [s.value for s in OPEN_STATUSES]
 TIER_RANK_SQL = "array_position(ARRAY['low','medium','high','critical'], a.tier)"
@@ -288,6 +289,7 @@ def apply_action(
             outcome.value if outcome else None,
             note or None,
         )
+        announce(conn, alert_id, action.value)
     return change
 
 
@@ -323,6 +325,7 @@ def assign(
             before=before,
             after=assignee,
         )
+        announce(conn, alert_id, "assign")
 
 
 def run_escalations(conn: psycopg.Connection, now: datetime) -> list[dict[str, Any]]:
@@ -369,5 +372,6 @@ def run_escalations(conn: psycopg.Connection, now: datetime) -> list[dict[str, A
                 to_user=to_user,
                 level=alert["escalation_level"] + 1,
             )
+            announce(conn, alert["alert_id"], "sla_escalate")
             done.append({"alert_id": alert["alert_id"], "target": target.value, "to_user": to_user})
     return done

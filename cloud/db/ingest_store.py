@@ -20,6 +20,7 @@ from psycopg.types.json import Jsonb
 from cloud.alerts.lifecycle import ack_deadline
 from cloud.alerts.rules import AlertCandidate, PatientProfile
 from cloud.alerts.thresholds import Cohort, Target, Tier
+from cloud.db.alert_notify import announce
 from cloud.ingest.intake import AcceptedReading, DeadLetter
 from protocols.metrics import Metric
 from protocols.reading import (
@@ -271,6 +272,7 @@ def upsert_alerts(
                     current["status"],
                     {"from_tier": current["tier"], "to_tier": c.tier.value},
                 )
+            announce(conn, current["alert_id"], "tier_raised" if raised else "readings_added")
 
 
 def _open_alert(cur: psycopg.Cursor[Any], c: AlertCandidate, now: datetime, timezone: str) -> None:
@@ -312,6 +314,7 @@ def _open_alert(cur: psycopg.Cursor[Any], c: AlertCandidate, now: datetime, time
             "open",
             {"tier": c.tier.value, "rule": c.rule_id},
         )
+        announce(cur.connection, row["alert_id"], "opened")
 
 
 def _event(

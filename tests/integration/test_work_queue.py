@@ -4,6 +4,9 @@ unacknowledged one escalates when its deadline passes; other teams cannot see it
 
 from __future__ import annotations
 
+import contextlib
+import json
+import threading
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -233,3 +236,34 @@ def test_sign_in_issues_a_token_and_refuses_a_wrong_password(cloud, database_url
             ).fetchall()
         ]
     assert actions == ["sign_in_failed", "sign_in"]
+
+
+def test_the_queue_streams_new_alerts_to_their_team_only(cloud, broker, database_url):
+    tokens = _setup_people(database_url)
+    base = cloud.base_url
+    received: dict[str, list[dict]] = {"cm_a": [], "cm_b": []}
+
+    def listen(who: str) -> None:
+        url = f"{base}/api/v1/queue/events?access_token={tokens[who]}"
+        # The server cuts the stream that hears nothing when the test tears it down; what
+        # matters is what was received before.
+        with (
+            contextlib.suppress(httpx.HTTPError),
+            httpx.stream("GET", url, timeout=httpx.Timeout(20, read=20)) as response,
+        ):
+            assert response.headers["content-type"].startswith("text/event-stream")
+            for line in response.iter_lines():
+                if line.startswith("data: "):
+                    received[who].append(json.loads(line[6:]))
+                    return
+
+    threads = [threading.Thread(target=listen, args=(who,), daemon=True) for who in received]
+    for thread in threads:
+        thread.start()
+    time.sleep(0.5)  # both streams connected
+    _publish_glucose(broker.port, 2.5)
+    threads[0].join(15)
+    (event,) = received["cm_a"]
+    assert (event["action"], event["tier"], event["patient_id"]) == ("opened", "critical", "P-100")
+    threads[1].join(2)
+    assert received["cm_b"] == []
