@@ -15,6 +15,7 @@ from cloud.api import admin_routes, care_routes, devices_routes, readings_routes
 from cloud.api.live import AlertFeed
 from cloud.db.migrate import migrate
 from cloud.ingest.worker import IngestWorker
+from cloud.notify import NotificationPublisher
 from cloud.settings import CloudSettings
 from protocols.errors import CareBridgeError
 
@@ -42,6 +43,7 @@ def create_app(settings: CloudSettings) -> FastAPI:
         feed = AlertFeed(settings.database_url)
         feed.start()
         app.state.feed = feed
+        app.state.publisher = NotificationPublisher(settings)
         app.state.settings = settings
         app.state.pool = pool
         app.state.worker = worker
@@ -49,6 +51,7 @@ def create_app(settings: CloudSettings) -> FastAPI:
         try:
             yield
         finally:
+            app.state.publisher.close()
             await feed.stop()
             escalations.stop()
             if worker is not None:

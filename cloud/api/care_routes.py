@@ -27,6 +27,7 @@ from cloud.api.deps import (
 )
 from cloud.auth import TEAM_SCOPED, Role
 from cloud.db import care_store
+from cloud.notify import NotificationError, send_template
 from protocols.metrics import Metric
 
 router = APIRouter(prefix="/api/v1")
@@ -299,3 +300,40 @@ def list_targets(conn: Conn, user: CurrentUser, patient_id: str) -> dict[str, An
             (patient_id,),
         ).fetchall()
     return {"items": rows}
+
+
+class NotificationIn(BaseModel):
+    template_id: str
+    alert_id: uuid.UUID | None = None
+
+
+@router.get("/notification-templates")
+def notification_templates(conn: Conn, user: CurrentUser) -> dict[str, Any]:
+    """The approved messages that may be sent to patients (nothing else can be)."""
+    require(user, *CLINICAL)
+    with conn.cursor(row_factory=dict_row) as cur:
+        rows = cur.execute(
+            """SELECT template_id, title, body, severity FROM notification_templates
+               WHERE active AND approved_at IS NOT NULL ORDER BY template_id"""
+        ).fetchall()
+    return {"items": rows}
+
+
+@router.post("/patients/{patient_id}/notifications", status_code=201)
+def notify_patient(
+    conn: Conn, user: CurrentUser, request: Request, patient_id: str, body: NotificationIn
+) -> dict[str, Any]:
+    """Send an approved template to the patient's app; it is kept as a contact record."""
+    require(user, *CLINICAL)
+    patient_access(conn, user, patient_id, "notify_patient", template=body.template_id)
+    try:
+        return send_template(
+            conn,
+            request.app.state.publisher,
+            patient_id=patient_id,
+            template_id=body.template_id,
+            sender_id=user.user_id,
+            alert_id=body.alert_id,
+        )
+    except NotificationError as exc:
+        raise HTTPException(409, exc.reason) from exc

@@ -17,7 +17,7 @@ import psycopg
 
 from cloud.db import care_store
 from protocols import topics
-from protocols.messages import ReadingsBatch, encode
+from protocols.messages import PatientNotification, ReadingsBatch, decode, encode
 from simulators.readings import SimulatedGlucoseMeter
 from tests.conftest import bearer, make_user
 
@@ -267,3 +267,43 @@ def test_the_queue_streams_new_alerts_to_their_team_only(cloud, broker, database
     assert (event["action"], event["tier"], event["patient_id"]) == ("opened", "critical", "P-100")
     threads[1].join(2)
     assert received["cm_b"] == []
+
+
+def test_an_approved_template_reaches_the_patients_app_and_is_kept(cloud, broker, database_url):
+    tokens = _setup_people(database_url)
+    got: list[PatientNotification] = []
+    arrived = threading.Event()
+    app = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id="app-100", protocol=mqtt.MQTTv5)
+    app.on_message = lambda _c, _u, m: (
+        got.append(decode(m.payload, PatientNotification)),
+        arrived.set(),
+    )
+    app.connect("127.0.0.1", broker.port)
+    app.subscribe(topics.notifications("home-100"), qos=1)
+    app.loop_start()
+    try:
+        _publish_glucose(broker.port, 2.6)
+        alert_id = _wait_for_queue_item(cloud.base_url, tokens["cm_a"])["items"][0]["alert_id"]
+        url = f"{cloud.base_url}/api/v1/patients/P-100/notifications"
+        sent = httpx.post(
+            url,
+            headers=bearer(tokens["cm_a"]),
+            json={"template_id": "hypo_treat", "alert_id": alert_id},
+        )
+        assert sent.status_code == 201, sent.text
+        assert arrived.wait(10)
+        refused = httpx.post(
+            url, headers=bearer(tokens["cm_a"]), json={"template_id": "buy our supplements"}
+        )
+        assert refused.status_code == 409 and "approved" in refused.json()["detail"]
+    finally:
+        app.disconnect()
+        app.loop_stop()
+    (message,) = got
+    assert (message.patient_id, message.template_id) == ("P-100", "hypo_treat")
+    assert "15克糖" in message.body
+    detail = httpx.get(
+        f"{cloud.base_url}/api/v1/alerts/{alert_id}", headers=bearer(tokens["cm_a"])
+    ).json()
+    (record,) = detail["contacts"]
+    assert (record["channel"], record["template_id"]) == ("app", "hypo_treat")
