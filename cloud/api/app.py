@@ -11,7 +11,14 @@ from fastapi.responses import JSONResponse
 from psycopg_pool import ConnectionPool
 
 from cloud.alerts.escalation_job import EscalationJob
-from cloud.api import admin_routes, care_routes, devices_routes, readings_routes, routes
+from cloud.api import (
+    admin_routes,
+    care_routes,
+    devices_routes,
+    readings_routes,
+    report_routes,
+    routes,
+)
 from cloud.api.live import AlertFeed
 from cloud.db.migrate import migrate
 from cloud.ingest.worker import IngestWorker
@@ -74,4 +81,5 @@ def create_app(settings: CloudSettings) -> FastAPI:
     app.include_router(devices_routes.router)
     app.include_router(care_routes.router)
     app.include_router(admin_routes.router)
+    app.include_router(report_routes.router)
     return app

@@ -5,11 +5,14 @@ unacknowledged one escalates when its deadline passes; other teams cannot see it
 from __future__ import annotations
 
 import contextlib
+import csv
+import io
 import json
 import threading
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import httpx
 import paho.mqtt.client as mqtt
@@ -139,6 +142,20 @@ def test_hypoglycaemia_reaches_the_case_manager_and_is_handled_with_a_full_recor
     assert detail["readings"][0]["value"] == 2.6
     assert detail["explanation"]["summary"] == "glucose 2.6 < 3"
     assert detail["contacts"][0]["note"] == "患者已进食，15分钟后复测"
+
+    # The closed loop exports as the critical-value register, names masked.
+    month = opened.astimezone(ZoneInfo("Asia/Shanghai")).strftime("%Y-%m")
+    register = httpx.get(
+        f"{base}/api/v1/reports/critical-register",
+        params={"month": month},
+        headers=bearer(tokens["cm_a"]),
+    )
+    assert register.status_code == 200
+    header, row = list(csv.reader(io.StringIO(register.text.lstrip("\ufeff"))))
+    entry = dict(zip(header, row, strict=True))
+    assert entry["患者"] == "张*明" and entry["处理人"] == "cm-a"
+    assert entry["处理结果"] == "patient_reached_advised" and entry["联系患者时间"]
+    assert entry["处理意见"] == "已电话指导加餐，复测 5.1"
 
     # The history cannot be rewritten, not even by the database owner.
     with psycopg.connect(database_url, autocommit=True) as conn:
