@@ -30,8 +30,8 @@ class CloudSettings(BaseSettings):
     retention_days: int | None = Field(default=None, ge=1)
     """Drop raw readings older than this (whole chunks); None keeps them for ever."""
 
-    escalation_interval_s: float = Field(default=30.0, gt=0)
-    """How often overdue acknowledgements are escalated."""
+    sweep_interval_s: float = Field(default=30.0, gt=0)
+    """How often the clinical sweeps run (escalations, no-repeat, trends; adherence hourly)."""
 
     http_host: str = "127.0.0.1"
     http_port: int = 8080

@@ -10,7 +10,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from psycopg_pool import ConnectionPool
 
-from cloud.alerts.escalation_job import EscalationJob
+from cloud.alerts.sweep_job import ClinicalSweepJob
 from cloud.api import (
     admin_routes,
     care_routes,
@@ -45,12 +45,13 @@ def create_app(settings: CloudSettings) -> FastAPI:
         worker = IngestWorker(settings) if settings.ingest_in_process else None
         if worker is not None:
             worker.start()
-        escalations = EscalationJob(pool, settings.escalation_interval_s)
-        escalations.start()
+        publisher = NotificationPublisher(settings)
+        app.state.publisher = publisher
+        sweeps = ClinicalSweepJob(pool, publisher, settings.timezone, settings.sweep_interval_s)
+        sweeps.start()
         feed = AlertFeed(settings.database_url)
         feed.start()
         app.state.feed = feed
-        app.state.publisher = NotificationPublisher(settings)
         app.state.settings = settings
         app.state.pool = pool
         app.state.worker = worker
@@ -58,9 +59,9 @@ def create_app(settings: CloudSettings) -> FastAPI:
         try:
             yield
         finally:
-            app.state.publisher.close()
             await feed.stop()
-            escalations.stop()
+            sweeps.stop()
+            publisher.close()
             if worker is not None:
                 worker.stop()
             pool.close()

@@ -205,6 +205,16 @@ def patient_profiles(
     }
 
 
+def queue_for_trends(conn: psycopg.Connection, patient_ids: Sequence[str]) -> None:
+    """Ask the trend sweep to look at these patients again."""
+    if patient_ids:
+        conn.execute(
+            "INSERT INTO trend_queue (patient_id) SELECT patient_id FROM patients "
+            "WHERE patient_id = ANY(%s) ON CONFLICT (patient_id) DO NOTHING",
+            (list(patient_ids),),
+        )
+
+
 def insert_dead_letters(conn: psycopg.Connection, letters: Sequence[DeadLetter]) -> None:
     if not letters:
         return
@@ -227,10 +237,14 @@ NO_RERAISE = timedelta(hours=24)
 
 def upsert_alerts(
     conn: psycopg.Connection, candidates: Sequence[AlertCandidate], now: datetime, timezone: str
-) -> None:
+) -> list[tuple[AlertCandidate, uuid.UUID, str]]:
     """Open an alert in the patient's team queue, or add to the open one of the same patient
     and rule (raising its tier when the new finding is worse). A rule closed within 24 h is
-    not raised again unless the tier rises (clinical_rules.md §3, alert hygiene)."""
+    not raised again unless the tier rises (clinical_rules.md §3, alert hygiene).
+
+    Returns, per candidate that touched an alert, the alert id and `opened`, `tier_raised`
+    or `readings_added`."""
+    done: list[tuple[AlertCandidate, uuid.UUID, str]] = []
     with conn.cursor(row_factory=dict_row) as cur:
         for c in candidates:
             current = cur.execute(
@@ -240,7 +254,9 @@ def upsert_alerts(
                 (c.patient_id, c.rule_id),
             ).fetchone()
             if current is None:
-                _open_alert(cur, c, now, timezone)
+                opened = _open_alert(cur, c, now, timezone)
+                if opened is not None:
+                    done.append((c, opened, "opened"))
                 continue
             raised = c.tier.rank > Tier(current["tier"]).rank
             cur.execute(
@@ -272,10 +288,15 @@ def upsert_alerts(
                     current["status"],
                     {"from_tier": current["tier"], "to_tier": c.tier.value},
                 )
-            announce(conn, current["alert_id"], "tier_raised" if raised else "readings_added")
+            what = "tier_raised" if raised else "readings_added"
+            announce(conn, current["alert_id"], what)
+            done.append((c, current["alert_id"], what))
+    return done
 
 
-def _open_alert(cur: psycopg.Cursor[Any], c: AlertCandidate, now: datetime, timezone: str) -> None:
+def _open_alert(
+    cur: psycopg.Cursor[Any], c: AlertCandidate, now: datetime, timezone: str
+) -> uuid.UUID | None:
     row = cur.execute(
         f"""INSERT INTO alerts (patient_id, rule_id, tier, title, explanation, reading_ids, kind,
                                team_id, assignee_id, ack_due_at, opened_at, updated_at)
@@ -315,6 +336,9 @@ def _open_alert(cur: psycopg.Cursor[Any], c: AlertCandidate, now: datetime, time
             {"tier": c.tier.value, "rule": c.rule_id},
         )
         announce(cur.connection, row["alert_id"], "opened")
+        alert_id: uuid.UUID = row["alert_id"]
+        return alert_id
+    return None
 
 
 def _event(

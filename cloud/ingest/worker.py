@@ -237,6 +237,7 @@ class IngestWorker:
             patients = sorted({r.patient_id for r in fresh if r.patient_id})
             profiles = ingest_store.patient_profiles(conn, patients)
             candidates = evaluate(fresh, history=history, profiles=profiles)
+            ingest_store.queue_for_trends(conn, patients)
             ingest_store.upsert_alerts(conn, candidates, datetime.now(UTC), self.settings.timezone)
 
     def _heartbeat(self, conn: psycopg.Connection) -> None:
