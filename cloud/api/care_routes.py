@@ -337,3 +337,62 @@ def notify_patient(
         )
     except NotificationError as exc:
         raise HTTPException(409, exc.reason) from exc
+
+
+class AvailabilityIn(BaseModel):
+    away: bool
+
+
+@router.put("/me/availability")
+def set_availability(conn: Conn, user: CurrentUser, body: AvailabilityIn) -> dict[str, Any]:
+    """Away: new alerts for my patients go to my team's pool instead of to me."""
+    require(user, *CLINICAL)
+    conn.execute("UPDATE users SET away = %s WHERE user_id = %s", (body.away, user.user_id))
+    care_store.audit(conn, user, "set_availability", None, away=body.away)
+    return {"user_id": user.user_id, "away": body.away}
+
+
+class PlanIn(BaseModel):
+    times_per_day: int = Field(ge=1, le=8)
+    started_at: datetime | None = None
+    ends_at: datetime | None = None
+
+
+@router.put("/patients/{patient_id}/measurement-plans/{metric}")
+def set_measurement_plan(
+    conn: Conn, user: CurrentUser, patient_id: str, metric: Metric, body: PlanIn
+) -> dict[str, Any]:
+    """What the patient should measure and how often; the adherence sweep follows it."""
+    require(user, Role.CASE_MANAGER, Role.DOCTOR, Role.HEALTH_MANAGER)
+    patient_access(conn, user, patient_id, "set_measurement_plan", metric=metric.value)
+    with conn.cursor(row_factory=dict_row) as cur:
+        row = cur.execute(
+            """INSERT INTO measurement_plans (patient_id, metric, times_per_day, started_at,
+                                              ends_at, set_by)
+               VALUES (%s, %s, %s, coalesce(%s, now()), %s, %s)
+               ON CONFLICT (patient_id, metric) DO UPDATE SET
+                   times_per_day = EXCLUDED.times_per_day, started_at = EXCLUDED.started_at,
+                   ends_at = EXCLUDED.ends_at, set_by = EXCLUDED.set_by
+               RETURNING *""",
+            (
+                patient_id,
+                metric.value,
+                body.times_per_day,
+                body.started_at,
+                body.ends_at,
+                user.user_id,
+            ),
+        ).fetchone()
+    assert row is not None
+    return row
+
+
+@router.get("/patients/{patient_id}/measurement-plans")
+def list_measurement_plans(conn: Conn, user: CurrentUser, patient_id: str) -> dict[str, Any]:
+    patient_access(conn, user, patient_id, "view_measurement_plans")
+    with conn.cursor(row_factory=dict_row) as cur:
+        rows = cur.execute(
+            "SELECT * FROM measurement_plans WHERE patient_id = %s ORDER BY metric",
+            (patient_id,),
+        ).fetchall()
+    return {"items": rows}

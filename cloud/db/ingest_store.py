@@ -301,9 +301,11 @@ def _open_alert(
         f"""INSERT INTO alerts (patient_id, rule_id, tier, title, explanation, reading_ids, kind,
                                team_id, assignee_id, ack_due_at, opened_at, updated_at)
             SELECT %(p)s, %(r)s, %(tier)s, %(title)s, %(e)s, %(ids)s, %(kind)s,
-                   pt.team_id, pt.case_manager_id, %(due)s, %(now)s, %(now)s
+                   pt.team_id, CASE WHEN cm.away THEN NULL ELSE pt.case_manager_id END,
+                   %(due)s, %(now)s, %(now)s
             FROM (SELECT 1) AS one
             LEFT JOIN patients pt ON pt.patient_id = %(p)s
+            LEFT JOIN users cm ON cm.user_id = pt.case_manager_id
             WHERE NOT EXISTS (
                 SELECT 1 FROM alerts WHERE patient_id = %(p)s AND rule_id = %(r)s
                   AND status IN ('resolved', 'dismissed') AND closed_at > %(since)s

@@ -324,3 +324,44 @@ def test_an_approved_template_reaches_the_patients_app_and_is_kept(cloud, broker
     ).json()
     (record,) = detail["contacts"]
     assert (record["channel"], record["template_id"]) == ("app", "hypo_treat")
+
+
+def test_an_away_case_manager_s_new_alerts_go_to_the_team_pool(cloud, broker, database_url):
+    tokens = _setup_people(database_url)
+    base = cloud.base_url
+    away = httpx.put(
+        f"{base}/api/v1/me/availability", headers=bearer(tokens["cm_a"]), json={"away": True}
+    )
+    assert away.status_code == 200
+    _publish_glucose(broker.port, 2.6)
+    item = _wait_for_queue_item(base, tokens["lead_a"])["items"][0]
+    assert item["assignee_id"] is None  # in the pool, for anyone in team A to claim
+    mine = httpx.get(
+        f"{base}/api/v1/queue", params={"mine": True}, headers=bearer(tokens["cm_a"])
+    ).json()
+    assert mine["items"] == []
+    claim = httpx.post(
+        f"{base}/api/v1/alerts/{item['alert_id']}/actions",
+        headers=bearer(tokens["lead_a"]),
+        json={"action": "acknowledge"},
+    )
+    assert claim.status_code == 200
+    detail = httpx.get(
+        f"{base}/api/v1/alerts/{item['alert_id']}", headers=bearer(tokens["lead_a"])
+    ).json()
+    assert detail["assignee_id"] == "lead-a"  # acknowledging claims it
+
+
+def test_a_measurement_plan_is_set_through_the_api(cloud, database_url):
+    tokens = _setup_people(database_url)
+    url = f"{cloud.base_url}/api/v1/patients/P-100/measurement-plans/systolic"
+    response = httpx.put(url, headers=bearer(tokens["cm_a"]), json={"times_per_day": 2})
+    assert response.status_code == 200, response.text
+    listed = httpx.get(
+        f"{cloud.base_url}/api/v1/patients/P-100/measurement-plans", headers=bearer(tokens["cm_a"])
+    ).json()["items"]
+    assert [(p["metric"], p["times_per_day"], p["set_by"]) for p in listed] == [
+        ("systolic", 2, "cm-a")
+    ]
+    other = httpx.put(url, headers=bearer(tokens["cm_b"]), json={"times_per_day": 1})
+    assert other.status_code == 404
