@@ -52,6 +52,8 @@ class PatientProfile:
     patient_id: str
     cohorts: frozenset[Cohort] = frozenset()
     targets: tuple[Target, ...] = ()
+    rules: RuleSet | None = None
+    """The patient's programme's rule set; None means the caller's (the default)."""
 
 
 @dataclass(frozen=True)
@@ -223,9 +225,14 @@ def evaluate(
         assert patient is not None
         profile = profiles.get(patient, PatientProfile(patient))
         own_history = [r for r in history if r.patient_id == patient]
+        own_rules = profile.rules or rules
         candidates = [
-            blood_pressure(measurement, own_history, profile, rules),
-            *(single_value(r, profile, rules) for r in measurement if r.metric in _JUDGED_ALONE),
+            blood_pressure(measurement, own_history, profile, own_rules),
+            *(
+                single_value(r, profile, own_rules)
+                for r in measurement
+                if r.metric in _JUDGED_ALONE
+            ),
             data_quality(measurement, profile),
         ]
         found.extend(c for c in candidates if c is not None)

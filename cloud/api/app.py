@@ -18,6 +18,7 @@ from cloud.api import (
     readings_routes,
     report_routes,
     routes,
+    rules_routes,
 )
 from cloud.api.live import AlertFeed
 from cloud.db.migrate import migrate
@@ -83,4 +84,5 @@ def create_app(settings: CloudSettings) -> FastAPI:
     app.include_router(care_routes.router)
     app.include_router(admin_routes.router)
     app.include_router(report_routes.router)
+    app.include_router(rules_routes.router)
     return app

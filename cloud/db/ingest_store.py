@@ -18,8 +18,9 @@ from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
 from cloud.alerts.lifecycle import ack_deadline
+from cloud.alerts.rule_config import rule_set_from_json
 from cloud.alerts.rules import AlertCandidate, PatientProfile
-from cloud.alerts.thresholds import Cohort, Target, Tier
+from cloud.alerts.thresholds import Cohort, RuleSet, Target, Tier
 from cloud.db.alert_notify import announce
 from cloud.ingest.intake import AcceptedReading, DeadLetter
 from protocols.metrics import Metric
@@ -173,15 +174,21 @@ def recent_blood_pressure(
     ]
 
 
+_RULE_SETS: dict[tuple[str, str], RuleSet] = {}
+"""Parsed rule sets by (name, version): a version never changes once approved."""
+
+
 def patient_profiles(
     conn: psycopg.Connection, patient_ids: Sequence[str]
 ) -> dict[str, PatientProfile]:
-    """Cohorts and each metric's newest doctor-set target, for the alert rules."""
+    """Cohorts, each metric's newest doctor-set target and the programme's rule set."""
     if not patient_ids:
         return {}
     with conn.cursor(row_factory=dict_row) as cur:
         patients = cur.execute(
-            "SELECT patient_id, cohorts FROM patients WHERE patient_id = ANY(%s)",
+            """SELECT p.patient_id, p.cohorts, r.name, r.version, r.definition
+               FROM patients p LEFT JOIN rule_sets r ON r.name = p.rule_set
+               WHERE p.patient_id = ANY(%s)""",
             (list(patient_ids),),
         ).fetchall()
         targets = cur.execute(
@@ -195,14 +202,24 @@ def patient_profiles(
         by_patient.setdefault(t["patient_id"], []).append(
             Target(Metric(t["metric"]), t["low"], t["high"])
         )
-    return {
-        p["patient_id"]: PatientProfile(
+    profiles = {}
+    for p in patients:
+        rules = None
+        if p["name"] is not None:
+            key = (p["name"], p["version"])
+            if key not in _RULE_SETS:
+                _RULE_SETS[key] = rule_set_from_json(p["definition"])
+            rules = _RULE_SETS[key]
+        profiles[p["patient_id"]] = PatientProfile(
             p["patient_id"],
-            frozenset(Cohort(c) for c in p["cohorts"] if c in Cohort.__members__.values()),
+            frozenset(Cohort(c) for c in p["cohorts"] if c in _COHORTS),
             tuple(by_patient.get(p["patient_id"], ())),
+            rules,
         )
-        for p in patients
-    }
+    return profiles
+
+
+_COHORTS = frozenset(c.value for c in Cohort)
 
 
 def queue_for_trends(conn: psycopg.Connection, patient_ids: Sequence[str]) -> None:

@@ -365,3 +365,33 @@ def test_a_measurement_plan_is_set_through_the_api(cloud, database_url):
     ]
     other = httpx.put(url, headers=bearer(tokens["cm_b"]), json={"times_per_day": 1})
     assert other.status_code == 404
+
+
+def test_a_doctor_approved_rule_set_judges_the_patients_who_use_it(cloud, broker, database_url):
+    tokens = _setup_people(database_url)
+    base, doctor = cloud.base_url, bearer(tokens["doc_a"])
+    definition = httpx.get(f"{base}/api/v1/rule-sets/default", headers=doctor).json()
+    definition.update(name="strict-hypo", version="2026-12-a")
+    for rule in definition["thresholds"]:
+        if rule["rule_id"] == "glucose.hypo.level1":
+            rule["value"] = 4.5  # a frail patient's team wants earlier warnings
+    assert (
+        httpx.put(
+            f"{base}/api/v1/rule-sets/strict-hypo", headers=doctor, json=definition
+        ).status_code
+        == 200
+    )
+    again = httpx.put(f"{base}/api/v1/rule-sets/strict-hypo", headers=doctor, json=definition)
+    assert again.status_code == 409  # a changed rule set needs a new version
+    by_case_manager = httpx.put(
+        f"{base}/api/v1/rule-sets/strict-hypo", headers=bearer(tokens["cm_a"]), json=definition
+    )
+    assert by_case_manager.status_code == 403
+    chosen = httpx.put(
+        f"{base}/api/v1/patients/P-100/rule-set", headers=doctor, json={"name": "strict-hypo"}
+    )
+    assert chosen.status_code == 200
+
+    _publish_glucose(broker.port, 4.2)  # unremarkable under the default rules
+    item = _wait_for_queue_item(base, tokens["cm_a"])["items"][0]
+    assert (item["rule_id"], item["tier"]) == ("glucose.hypo.level1", "high")
