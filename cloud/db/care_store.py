@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -47,8 +48,8 @@ def create_user(
     name: str,
     role: Role,
     password: str,
-    teams: list[str] = (),
-) -> None:  # type: ignore[assignment]
+    teams: Sequence[str] = (),
+) -> None:
     conn.execute(
         "INSERT INTO users (user_id, display_name, role, password_hash) VALUES (%s, %s, %s, %s)",
         (user_id, name, role.value, hash_password(password)),
@@ -71,8 +72,8 @@ def create_patient(
     doctor_id: str | None = None,
     id_number: str | None = None,
     phone: str | None = None,
-    cohorts: list[str] = (),
-) -> None:  # type: ignore[assignment]
+    cohorts: Sequence[str] = (),
+) -> None:
     conn.execute(
         """INSERT INTO patients (patient_id, name, id_number, phone, team_id, case_manager_id,
                                  doctor_id, cohorts)

@@ -13,8 +13,10 @@ import queue
 import random
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import TypeVar
 
 import paho.mqtt.client as mqtt
 import psycopg
@@ -30,6 +32,8 @@ from protocols import topics
 from protocols.messages import Ack, RejectedReading, encode
 
 log = logging.getLogger("carebridge.ingest")
+
+T = TypeVar("T")
 
 _SESSION_EXPIRY_S = 7 * 24 * 3600
 _EDGE_CACHE_S = 5.0
@@ -253,7 +257,9 @@ class IngestWorker:
         self._edges[edge_id] = (bool(known), time.monotonic() + _EDGE_CACHE_S)
         return bool(known)
 
-    def _with_db(self, action, *, retry_forever: bool = False):  # type: ignore[no-untyped-def]
+    def _with_db(
+        self, action: Callable[[psycopg.Connection], T], *, retry_forever: bool = False
+    ) -> T | None:
         """Run `action(conn)`; on a lost database, reconnect with jittered backoff."""
         delay = 0.2
         while True:
