@@ -10,8 +10,7 @@ from fastapi import APIRouter, HTTPException, Query, Response
 from pydantic import BaseModel, Field
 
 from cloud.api.deps import Conn, CurrentUser, Limit, Offset, Settings, patient_access, require
-from cloud.auth import TEAM_SCOPED as TEAM_SCOPED_ROLES
-from cloud.auth import Role
+from cloud.auth import TEAM_SCOPED, Role
 from cloud.db import care_store
 from cloud.db import readings_queries as q
 from cloud.readings.charts import bucket_width
@@ -89,7 +88,7 @@ def latest_for_patients(conn: Conn, user: CurrentUser, query: LatestQuery) -> Re
 
     Response: `{"items": [{patient_id, metric, measured_at, value, reading_id, source}]}`.
     """
-    require(user, Role.QC_SUPERVISOR, *TEAM_SCOPED_ROLES)
+    require(user, Role.QC_SUPERVISOR, *TEAM_SCOPED)
     ids = query.patient_ids
     if user.role is not Role.QC_SUPERVISOR:
         ids = q.visible_patients(conn, ids, sorted(user.team_ids))
@@ -125,7 +124,7 @@ def patients_without_readings(
     offset: Offset = 0,
 ) -> dict[str, Any]:
     """Patients whose last reading of any metric is older than `days` days, oldest first."""
-    require(user, Role.QC_SUPERVISOR, *TEAM_SCOPED_ROLES)
+    require(user, Role.QC_SUPERVISOR, *TEAM_SCOPED)
     teams = None if user.role is Role.QC_SUPERVISOR else sorted(user.team_ids)
     care_store.audit(conn, user, "view_silent_patients", None, days=days)
     return {"days": days, "items": q.silent_patients(conn, days, limit, offset, teams)}
