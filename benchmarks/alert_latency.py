@@ -16,6 +16,7 @@ import contextlib
 import json
 import os
 import random
+import shutil
 import signal
 import sys
 import threading
@@ -244,6 +245,7 @@ def main() -> int:
             cloud.stop()
         broker.stop()
         server.remove()
+        shutil.rmtree(work, ignore_errors=True)
 
 
 def render(results: dict[str, object], path: Path) -> str:

@@ -16,6 +16,7 @@ import argparse
 import json
 import os
 import random
+import shutil
 import signal
 import subprocess
 import sys
@@ -442,6 +443,7 @@ def main() -> int:
             worker.terminate()
         broker.stop()
         server.remove()
+        shutil.rmtree(work, ignore_errors=True)
 
 
 def render(results: dict[str, object], path: Path) -> str:
