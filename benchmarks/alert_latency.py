@@ -205,11 +205,17 @@ def main() -> int:
         while len(listener.seen) < len(abnormal_batch) and time.monotonic() < deadline:
             time.sleep(0.1)
 
-        latencies = [
-            (listener.seen[p] - sent[b]) * 1000
+        timed = sorted(
+            (sent[b] - start, (listener.seen[p] - sent[b]) * 1000)
             for p, b in abnormal_batch.items()
             if p in listener.seen
-        ]
+        )
+        latencies = [latency for _at, latency in timed]
+        # The worst latency in each second of the run: shows whether the tail is a warm-up,
+        # a steady backlog or spikes.
+        by_second: dict[int, float] = {}
+        for at, latency in timed:
+            by_second[int(at)] = max(by_second.get(int(at), 0.0), latency)
         with httpx.Client(
             base_url=cloud.base_url, headers={"Authorization": f"Bearer {token}"}
         ) as client:
@@ -226,6 +232,7 @@ def main() -> int:
             "p99_ms": round(percentile(latencies, 99), 1),
             "max_ms": round(max(latencies), 1),
             "rule_eval_readings_per_s": round(rules_rate),
+            "max_ms_by_second": [round(by_second[k]) for k in sorted(by_second)],
             "ingest_workers": 2,
         }
         say(

@@ -211,20 +211,25 @@ def evaluate(
 ) -> list[AlertCandidate]:
     """Every alert the given newly stored readings raise.
 
-    `history` holds the same patients' recent readings (at least the last 10 minutes of
-    blood pressure); `profiles` their cohorts and doctor's targets (default: no cohort).
+    `history` holds the same patients' readings stored before these (at least the last 10
+    minutes of blood pressure); `profiles` their cohorts, doctor's targets and rule sets.
     """
     profiles = profiles or {}
+    new = [r for r in readings if r.patient_id is not None]  # unassigned readings wait
+    # A session's earlier measurements may be stored already or arrive in the same batch.
+    history_of: dict[str, list[Reading]] = defaultdict(list)
+    for earlier in (*history, *new):
+        if earlier.patient_id is not None:
+            history_of[earlier.patient_id].append(earlier)
     measurements: dict[uuid.UUID, list[Reading]] = defaultdict(list)
-    for reading in readings:
-        if reading.patient_id is not None:  # an unassigned centre reading waits for staff
-            measurements[reading.measurement_id].append(reading)
+    for reading in new:
+        measurements[reading.measurement_id].append(reading)
     found: list[AlertCandidate] = []
     for measurement in measurements.values():
         patient = measurement[0].patient_id
         assert patient is not None
         profile = profiles.get(patient, PatientProfile(patient))
-        own_history = [r for r in history if r.patient_id == patient]
+        own_history = history_of.get(patient, [])
         own_rules = profile.rules or rules
         candidates = [
             blood_pressure(measurement, own_history, profile, own_rules),

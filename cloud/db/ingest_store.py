@@ -128,25 +128,34 @@ def copy_readings(
 def recent_blood_pressure(
     conn: psycopg.Connection, readings: Sequence[Reading], window: timedelta
 ) -> list[Reading]:
-    """Stored cuff readings of the same patients from `window` before each new one: the
-    earlier measurements of a blood-pressure session."""
-    bp = [r for r in readings if r.patient_id and r.metric.value in ("systolic", "diastolic")]
-    if not bp:
+    """Stored cuff readings of the same patients from `window` before each of `readings`
+    (call it before storing them): the earlier measurements of a blood-pressure session."""
+    spans: dict[str, list[datetime]] = {}
+    for r in readings:
+        if r.patient_id and r.metric in (Metric.SYSTOLIC, Metric.DIASTOLIC):
+            first, last = spans.get(r.patient_id, [r.measured_at, r.measured_at])
+            spans[r.patient_id] = [min(first, r.measured_at), max(last, r.measured_at)]
+    if not spans:
         return []
-    patients = sorted({r.patient_id for r in bp if r.patient_id})
-    since = min(r.measured_at for r in bp) - window
-    until = max(r.measured_at for r in bp)
-    new_ids = [r.reading_id for r in bp]
+    patients = sorted(spans)
+    # One window per patient, so a flush that spans days (a backlog) reads only what each
+    # patient's sessions can reach.
     with conn.cursor(row_factory=dict_row) as cur:
         rows = cur.execute(
-            """SELECT time, reading_id, measurement_id, patient_id, device_kind, device_model,
-                      device_serial, record_key, metric, value, unit, received_at, context,
-                      flags, source, staff_id
-               FROM readings
-               WHERE patient_id = ANY(%s) AND metric IN ('systolic', 'diastolic')
-                 AND time BETWEEN %s AND %s AND NOT reading_id = ANY(%s)""",
-            (patients, since, until, new_ids),
+            """SELECT r.time, r.reading_id, r.measurement_id, r.patient_id, r.device_kind,
+                      r.device_model, r.device_serial, r.record_key, r.metric, r.value, r.unit,
+                      r.received_at, r.context, r.flags, r.source, r.staff_id
+               FROM unnest(%s::text[], %s::timestamptz[], %s::timestamptz[])
+                    AS w(patient_id, since, until)
+               -- LATERAL: one index probe per patient, whatever the statistics of a fresh
+               -- chunk say (a hash join would scan the whole chunk on every flush).
+               CROSS JOIN LATERAL (
+                   SELECT * FROM readings x
+                   WHERE x.patient_id = w.patient_id AND x.metric IN ('systolic', 'diastolic')
+                     AND x.time >= w.since AND x.time <= w.until) AS r""",
+            (patients, [spans[p][0] - window for p in patients], [spans[p][1] for p in patients]),
         ).fetchall()
+    incoming = {r.reading_id for r in readings}  # a resend of what is stored already
     return [
         Reading.model_construct(
             reading_id=row["reading_id"],
@@ -171,6 +180,7 @@ def recent_blood_pressure(
             staff_id=row["staff_id"],
         )
         for row in rows
+        if row["reading_id"] not in incoming
     ]
 
 

@@ -233,11 +233,13 @@ class IngestWorker:
 
     def _store(self, conn: psycopg.Connection, intake: Intake) -> None:
         with conn.transaction():
+            incoming = [a.reading for a in intake.accepted]
+            # Read before inserting, so the batch's own rows do not come back as history.
+            history = ingest_store.recent_blood_pressure(conn, incoming, SESSION_WINDOW)
             new_ids = ingest_store.copy_readings(conn, intake.accepted, self.settings.timezone)
             ingest_store.insert_dead_letters(conn, intake.dead_letters)
             fresh = [a.reading for a in intake.accepted if a.reading.reading_id in new_ids]
             self.metrics.stored.inc(len(fresh))
-            history = ingest_store.recent_blood_pressure(conn, fresh, SESSION_WINDOW)
             patients = sorted({r.patient_id for r in fresh if r.patient_id})
             profiles = ingest_store.patient_profiles(conn, patients)
             candidates = evaluate(fresh, history=history, profiles=profiles)
