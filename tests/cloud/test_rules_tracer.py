@@ -81,3 +81,12 @@ def test_device_problems_become_a_data_quality_task_not_a_clinical_alert():
 def test_unassigned_centre_reading_raises_no_alert_until_it_has_a_patient():
     readings = SimulatedCuff("C1").measure(200, 120, 80, patient_id=None, at=NOW)
     assert evaluate(readings) == []
+
+
+def test_a_session_split_inside_one_batch_is_still_averaged():
+    cuff = SimulatedCuff("C1")
+    first = cuff.measure(184, 100, 80, patient_id="P1", at=NOW)
+    second = cuff.measure(170, 96, 80, patient_id="P1", at=NOW + timedelta(minutes=2))
+    found = evaluate(first + second)
+    sessions = sorted(a.explanation["session"]["measurements"] for a in found)
+    assert sessions == [1, 2]  # the first alone, then both together

@@ -43,9 +43,9 @@ def conn(database_url):
 def ingest(conn, readings, now=NOW):
     """What an ingest worker does with a flush, minus MQTT."""
     with conn.transaction():
+        history = ingest_store.recent_blood_pressure(conn, readings, timedelta(minutes=10))
         new = ingest_store.copy_readings(conn, [AcceptedReading("e", r) for r in readings], TZ)
         fresh = [r for r in readings if r.reading_id in new]
-        history = ingest_store.recent_blood_pressure(conn, fresh, timedelta(minutes=10))
         patients = sorted({r.patient_id for r in fresh if r.patient_id})
         profiles = ingest_store.patient_profiles(conn, patients)
         ingest_store.upsert_alerts(
