@@ -16,8 +16,6 @@ import contextlib
 import json
 import os
 import random
-import shutil
-import signal
 import sys
 import threading
 import time
@@ -28,16 +26,21 @@ from pathlib import Path
 import httpx
 import psycopg
 
-from benchmarks.common import REPO, percentile, say, update_performance_doc, write_results
+from benchmarks.common import (
+    REPO,
+    ThrowawayServices,
+    percentile,
+    say,
+    update_performance_doc,
+    write_results,
+)
 from benchmarks.ingest import EDGES, PER_BATCH, AckCollector, Batch, start_workers
 from cloud.alerts.rules import evaluate
 from cloud.auth import Role
 from cloud.db import care_store
 from cloud.db.migrate import migrate
 from devstack.cloud import CloudProcess
-from devstack.mosquitto import LocalMosquitto
 from devstack.ports import free_port
-from devstack.postgres import LocalPostgres
 from protocols.messages import ReadingsBatch, encode
 from protocols.reading import MealContext
 from simulators.readings import SimulatedCuff, SimulatedGlucoseMeter
@@ -142,12 +145,9 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=30)
     parser.add_argument("--abnormal", type=float, default=0.01, help="share of readings")
     args = parser.parse_args()
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
 
-    work = Path(os.environ.get("TMPDIR", "/tmp")) / f"carebridge-alertbench-{os.getpid()}"
-    work.mkdir(parents=True)
-    server = LocalPostgres(work / "pg" / "data", free_port(), fsync=True)
-    broker = LocalMosquitto(work / "mosquitto", free_port())
+    services = ThrowawayServices("alertbench")
+    work, server, broker = services.work, services.server, services.broker
     cloud: CloudProcess | None = None
     workers = []
     collector = None
@@ -159,8 +159,7 @@ def main() -> int:
         batches, abnormal_batch = build_load(args.seconds, args.rate, args.abnormal, seed=3)
 
         say("starting throwaway TimescaleDB (fsync on), Mosquitto and the cloud")
-        server.start()
-        broker.start()
+        services.start()
         dsn = server.dsn
         migrate(dsn)
         with psycopg.connect(dsn, autocommit=True) as conn:
@@ -250,9 +249,7 @@ def main() -> int:
             worker.terminate()
         if cloud is not None:
             cloud.stop()
-        broker.stop()
-        server.remove()
-        shutil.rmtree(work, ignore_errors=True)
+        services.close()
 
 
 def render(results: dict[str, object], path: Path) -> str:

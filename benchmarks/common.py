@@ -6,10 +6,17 @@ import json
 import os
 import platform
 import re
+import shutil
+import signal
 import socket
+import sys
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+from devstack.mosquitto import LocalMosquitto
+from devstack.ports import free_port
+from devstack.postgres import LocalPostgres
 
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "benchmarks" / "results"
@@ -76,3 +83,25 @@ def update_performance_doc(name: str, section: str) -> None:
 
 def say(message: str) -> None:
     print(f"[bench] {message}", flush=True)
+
+
+class ThrowawayServices:
+    """A benchmark's own PostgreSQL (fsync on, as in production) and Mosquitto in a temp
+    folder; `close()` stops them and deletes the folder, also when the run is terminated."""
+
+    def __init__(self, name: str) -> None:
+        # Stopped from outside, still run the caller's `finally` and clean up.
+        signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+        self.work = Path(os.environ.get("TMPDIR", "/tmp")) / f"carebridge-{name}-{os.getpid()}"
+        self.work.mkdir(parents=True)
+        self.server = LocalPostgres(self.work / "pg" / "data", free_port(), fsync=True)
+        self.broker = LocalMosquitto(self.work / "mosquitto", free_port())
+
+    def start(self) -> None:
+        self.server.start()
+        self.broker.start()
+
+    def close(self) -> None:
+        self.broker.stop()
+        self.server.remove()
+        shutil.rmtree(self.work, ignore_errors=True)

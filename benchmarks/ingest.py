@@ -16,8 +16,6 @@ import argparse
 import json
 import os
 import random
-import shutil
-import signal
 import subprocess
 import sys
 import threading
@@ -31,15 +29,20 @@ import httpx
 import paho.mqtt.client as mqtt
 import psycopg
 
-from benchmarks.common import REPO, percentile, say, update_performance_doc, write_results
+from benchmarks.common import (
+    REPO,
+    ThrowawayServices,
+    percentile,
+    say,
+    update_performance_doc,
+    write_results,
+)
 from cloud.auth import Role
 from cloud.db import care_store
 from cloud.db.ingest_store import COPY_COLUMNS, reading_row
 from cloud.db.migrate import migrate
 from devstack.cloud import CloudProcess
-from devstack.mosquitto import LocalMosquitto
 from devstack.ports import free_port
-from devstack.postgres import LocalPostgres
 from protocols import topics
 from protocols.messages import ReadingsBatch, encode
 from protocols.reading import MealContext, Reading
@@ -341,21 +344,14 @@ def main() -> int:
         help="readings in the table for the query phase (0 skips it)",
     )
     args = parser.parse_args()
-    # Stopped from outside, still stop and delete the throwaway services.
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
 
-    work = Path(os.environ.get("TMPDIR", "/tmp")) / f"carebridge-bench-{os.getpid()}"
-    work.mkdir(parents=True)
-    server = LocalPostgres(work / "pg" / "data", free_port(), fsync=True)
-    if os.geteuid() == 0:
-        os.chmod(work, 0o755)
-    broker = LocalMosquitto(work / "mosquitto", free_port())
+    services = ThrowawayServices("bench")
+    work, server, broker = services.work, services.server, services.broker
     workers: list[subprocess.Popen[bytes]] = []
     collector = None
     try:
         say("starting throwaway TimescaleDB (fsync on) and Mosquitto")
-        server.start()
-        broker.start()
+        services.start()
         dsn = server.dsn
         migrate(dsn)
         with psycopg.connect(dsn) as conn:
@@ -441,9 +437,7 @@ def main() -> int:
             collector.close()
         for worker in workers:
             worker.terminate()
-        broker.stop()
-        server.remove()
-        shutil.rmtree(work, ignore_errors=True)
+        services.close()
 
 
 def render(results: dict[str, object], path: Path) -> str:
