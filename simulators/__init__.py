@@ -1,0 +1,1 @@
+"""Device simulators: reading-level fleets (`simulators.readings`) and BLE emulators (`simulators.ble`)."""
