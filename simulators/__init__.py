@@ -1,1 +1,2 @@
-"""Device simulators: reading-level fleets (`simulators.readings`) and BLE emulators (`simulators.ble`)."""
+"""Device simulators: reading-level fleets (`simulators.readings`) and BLE emulators
+(`simulators.ble`)."""

@@ -44,6 +44,8 @@ from bumble.host import Host
 from bumble.keys import MemoryKeyStore
 from bumble.transport import open_transport
 
+from device_drivers.codec.current_time import decode_current_time, encode_current_time
+from device_drivers.errors import PayloadError
 from simulators.ble.bleak_bumble._uuids import normalize, to_bumble_uuid
 
 logger = logging.getLogger(__name__)
@@ -80,41 +82,20 @@ def random_static_address() -> str:
     return ":".join(f"{(value >> shift) & 0xFF:02X}" for shift in range(40, -8, -8))
 
 
-def encode_date_time(moment: datetime | None) -> bytes:
-    """Date Time (0x2A08) layout, 7 bytes; None → all zeros, the "unknown" encoding."""
-    if moment is None:
-        return bytes(7)
-    return struct.pack(
-        "<HBBBBB",
-        moment.year,
-        moment.month,
-        moment.day,
-        moment.hour,
-        moment.minute,
-        moment.second,
-    )
-
-
-def encode_current_time(moment: datetime | None, adjust_reason: int = 0) -> bytes:
-    """Current Time (0x2A2B), 10 bytes: Date Time, day of week, 1/256 s, adjust reason."""
-    if moment is None:
-        return bytes(10)
-    fractions256 = moment.microsecond * 256 // 1_000_000
-    return encode_date_time(moment) + bytes([moment.isoweekday(), fractions256, adjust_reason])
-
-
-def decode_current_time(value: bytes) -> tuple[datetime, int]:
-    """Parse a Current Time write; raises AttError with the code a real device answers."""
+def decode_current_time_write(value: bytes) -> tuple[datetime, int]:
+    """A collector's Current Time write, or the AttError a real device answers with."""
     if len(value) != 10:
         raise AttError(_ATT_INVALID_LENGTH)
-    year, month, day, hour, minute, second, _dow, fractions256, reason = struct.unpack(
-        "<HBBBBBBBB", value
-    )
     try:
-        moment = datetime(year, month, day, hour, minute, second, fractions256 * 1_000_000 // 256)
-    except ValueError:
+        written = decode_current_time(value)
+    except PayloadError:
         raise AttError(_ATT_OUT_OF_RANGE) from None
-    return moment, reason
+    if written.moment is None:
+        # Zeros or a date that is no calendar day: a device refuses to set its clock to it.
+        raise AttError(_ATT_OUT_OF_RANGE)
+    return written.moment.replace(
+        microsecond=written.fractions256 * 1_000_000 // 256
+    ), written.adjust_reason
 
 
 @dataclass
@@ -385,7 +366,7 @@ class EmulatedPeripheral:
         return encode_current_time(self.device_time(), self.last_time_adjust_reason or 0)
 
     def _write_current_time(self, value: bytes) -> None:
-        moment, reason = decode_current_time(value)
+        moment, reason = decode_current_time_write(value)
         self.set_device_time(moment)
         self.last_time_adjust_reason = reason
 

@@ -11,12 +11,12 @@ from bleak.backends.device import BLEDevice
 from bleak.exc import BleakGATTProtocolError
 from bleak.uuids import normalize_uuid_16
 
+from device_drivers.codec.current_time import encode_current_time
 from simulators.ble.bleak_bumble import normalize_uuid
 from simulators.ble.peripheral import (
     DeviceInformation,
     EmulatedPeripheral,
-    decode_current_time,
-    encode_current_time,
+    decode_current_time_write,
 )
 from simulators.ble.radio import SimulatedRadio
 from tests.simulators.ble.demo import (
@@ -56,7 +56,7 @@ async def test_current_time_write_sets_the_device_clock(
     assert sensor.clock_offset == timedelta(hours=8, seconds=5, microseconds=500000)
     assert sensor.device_time() == collector_time
     assert sensor.last_time_adjust_reason == 0x01
-    assert decode_current_time(bytes(after)) == (collector_time, 0x01)
+    assert decode_current_time_write(bytes(after)) == (collector_time, 0x01)
 
 
 async def test_a_wrong_clock_is_reported_as_it_is(
@@ -67,7 +67,7 @@ async def test_a_wrong_clock_is_reported_as_it_is(
     async with driver.client(await _found(driver)) as client:
         value = await client.read_gatt_char(CURRENT_TIME)
 
-    assert decode_current_time(bytes(value))[0] == HOST_NOW - timedelta(days=400)
+    assert decode_current_time_write(bytes(value))[0] == HOST_NOW - timedelta(days=400)
 
 
 async def test_invalid_current_time_writes_are_refused(
