@@ -711,7 +711,10 @@ def _load_factory(reference: str) -> Callable[..., EmulatedPeripheral]:
     module_name, _, attribute = reference.partition(":")
     if not attribute:
         raise SystemExit(f"expected module:Factory, got {reference!r}")
-    factory = getattr(importlib.import_module(module_name), attribute)
+    # Dotted attributes reach scenario constructors: `module:BloodPressureMonitor.normal`.
+    factory: Any = importlib.import_module(module_name)
+    for part in attribute.split("."):
+        factory = getattr(factory, part)
     if not callable(factory):
         raise SystemExit(f"{reference} is not callable")
     return factory  # type: ignore[no-any-return]
