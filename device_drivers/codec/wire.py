@@ -172,7 +172,8 @@ def decode_date_time_bytes(data: bytes, what: str = "date time") -> DateTimeFiel
         raise PayloadError(f"{what}: a Date Time is 7 bytes, got {len(data)}", data)
     year = int.from_bytes(data[0:2], "little")
     month, day, hour, minute, second = data[2], data[3], data[4], data[5], data[6]
-    if year == 0 or month == 0 or day == 0:
+    # Years before 1582 are outside the Date Time range: a clock that was never set.
+    if year < 1582 or month == 0 or day == 0:
         return DateTimeField(None, bytes(data))
     try:
         return DateTimeField(datetime(year, month, day, hour, minute, second), bytes(data))
