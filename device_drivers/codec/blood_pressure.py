@@ -26,6 +26,7 @@ from device_drivers.codec.wire import (
     decode_sfloat_word,
     encode_date_time,
     encode_sfloat_word,
+    sfloat_word_of,
 )
 from device_drivers.errors import PayloadError
 from device_drivers.measurement import Measurement, Observation
@@ -292,24 +293,6 @@ UNKNOWN_TIME: Final = stamp_at(None)
 NOT_A_NUMBER: Final = MedFloat.of(Special.NAN)
 
 
-def _sfloat_word(value: MedFloat) -> int:
-    """The word a decoded value came from; a value built with `MedFloat.number` encodes anew.
-
-    Keeping the decoded mantissa and exponent is what makes the encoder an exact inverse:
-    120 is both `0x0078` and `0xF4B0`, and a re-encoding must give back the bytes it read.
-    """
-    if value.special is not None:
-        return encode_sfloat_word(value.special)
-    if value.value is None:
-        raise PayloadError("an SFLOAT needs a value or a special")
-    m, e = value.mantissa, value.exponent
-    if -2048 <= m <= 2047 and -8 <= e <= 7:
-        word = ((e & 0xF) << 12) | (m & 0x0FFF)
-        if decode_sfloat_word(word) == value:
-            return word
-    return encode_sfloat_word(value.value)
-
-
 def _json(value: MedFloat) -> float | str:
     if value.special is not None:
         return value.special.value
@@ -413,14 +396,14 @@ def _write(
 ) -> bytes:
     writer = FieldWriter().u8(flags.raw, "flags")
     for value in pressures:
-        writer.u16(_sfloat_word(value))
+        writer.u16(sfloat_word_of(value))
     if time_stamp is not None:
         if len(time_stamp.raw) == 7:
             writer.raw(time_stamp.raw)
         else:
             writer.date_time(time_stamp.moment)
     if pulse_rate is not None:
-        writer.u16(_sfloat_word(pulse_rate))
+        writer.u16(sfloat_word_of(pulse_rate))
     if user_id is not None:
         writer.u8(user_id, "user id")
     if status is not None:

@@ -19,8 +19,7 @@ from device_drivers.codec.wire import (
     FieldWriter,
     MedFloat,
     Special,
-    decode_sfloat_word,
-    encode_sfloat_word,
+    sfloat_word_of,
 )
 from device_drivers.errors import PayloadError
 from device_drivers.measurement import Measurement, Observation
@@ -138,21 +137,6 @@ def _shift(value: MedFloat, places: int) -> float | str:
 
 def _number(value: MedFloat) -> float | str:
     return _shift(value, 0)
-
-
-def _sfloat_word(value: MedFloat) -> int:
-    """The word `value` came from when it was decoded, so an encoder reproduces the same
-    bytes (72 is both 0x0048 and 0xF2D0); otherwise the most precise encoding."""
-    if value.special is not None:
-        return encode_sfloat_word(value.special)
-    if value.value is None:
-        raise PayloadError("an SFLOAT without value or special cannot be encoded")
-    fits = -2048 <= value.mantissa <= 2047 and -8 <= value.exponent <= 7
-    if fits and float(Decimal(value.mantissa).scaleb(value.exponent)) == value.value:
-        word = ((value.exponent & 0xF) << 12) | (value.mantissa & 0x0FFF)
-        if decode_sfloat_word(word) == value:
-            return word
-    return encode_sfloat_word(value.value)
 
 
 def _check_nibble(value: int, what: str) -> None:
@@ -383,7 +367,7 @@ def encode_glucose_measurement(record: GlucoseMeasurement) -> bytes:
             raise PayloadError("a concentration needs its sample type and location")
         _check_nibble(record.sample_type, "sample type")
         _check_nibble(record.sample_location, "sample location")
-        writer.u16(_sfloat_word(record.concentration))
+        writer.u16(sfloat_word_of(record.concentration))
         writer.u8(record.sample_type | (record.sample_location << 4))
     elif record.sample_type is not None or record.sample_location is not None:
         raise PayloadError("sample type and location travel only with a concentration")
@@ -566,7 +550,7 @@ def encode_glucose_context(record: GlucoseContext) -> bytes:
         writer.u8(record.extended_flags, "extended flags")
     if record.carbohydrate is not None:
         writer.u8(record.carbohydrate.carbohydrate_id, "carbohydrate id")
-        writer.u16(_sfloat_word(record.carbohydrate.amount_kg))
+        writer.u16(sfloat_word_of(record.carbohydrate.amount_kg))
     if record.meal is not None:
         writer.u8(record.meal, "meal")
     if record.tester is not None or record.health is not None:
@@ -580,9 +564,9 @@ def encode_glucose_context(record: GlucoseContext) -> bytes:
         writer.u8(record.exercise.intensity_pct, "exercise intensity")
     if record.medication is not None:
         writer.u8(record.medication.medication_id, "medication id")
-        writer.u16(_sfloat_word(record.medication.amount))
+        writer.u16(sfloat_word_of(record.medication.amount))
     if record.hba1c_pct is not None:
-        writer.u16(_sfloat_word(record.hba1c_pct))
+        writer.u16(sfloat_word_of(record.hba1c_pct))
     return writer.bytes()
 
 

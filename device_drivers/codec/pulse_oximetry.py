@@ -20,9 +20,8 @@ from device_drivers.codec.wire import (
     MedFloat,
     Special,
     decode_date_time_bytes,
-    decode_sfloat_word,
     encode_date_time,
-    encode_sfloat_word,
+    sfloat_word_of,
 )
 from device_drivers.errors import PayloadError
 from device_drivers.measurement import Measurement, Observation
@@ -155,26 +154,8 @@ class DeviceSensorStatus:
 # -- field helpers ---------------------------------------------------------------------
 
 
-def _sfloat_word(value: MedFloat) -> int:
-    """The word a decoded value came from; a value built with `MedFloat.number` encodes anew.
-
-    Keeping the decoded mantissa and exponent is what makes the encoder an exact inverse:
-    72 is both `0x0048` and `0xF2D0`, and a re-encoding must give back the bytes it read.
-    """
-    if value.special is not None:
-        return encode_sfloat_word(value.special)
-    if value.value is None:
-        raise PayloadError("an SFLOAT needs a value or a special")
-    m, e = value.mantissa, value.exponent
-    if -2048 <= m <= 2047 and -8 <= e <= 7:
-        word = ((e & 0xF) << 12) | (m & 0x0FFF)
-        if decode_sfloat_word(word) == value:
-            return word
-    return encode_sfloat_word(value.value)
-
-
 def _write_sfloat(writer: FieldWriter, value: MedFloat) -> None:
-    writer.u16(_sfloat_word(value))
+    writer.u16(sfloat_word_of(value))
 
 
 def _json_value(value: MedFloat) -> float | str:

@@ -118,6 +118,21 @@ def encode_float_word(value: float | Special) -> int:
     return ((exponent & 0xFF) << 24) | (mantissa & 0xFFFFFF)
 
 
+def sfloat_word_of(value: MedFloat) -> int:
+    """The word `value` came from when it was decoded, so an encoder gives back the bytes it
+    read (72 is both 0x0048 and 0xF2D0); for a value built by hand, the most precise word."""
+    if value.special is not None:
+        return encode_sfloat_word(value.special)
+    if value.value is None:
+        raise PayloadError("an SFLOAT without value or special cannot be encoded")
+    fits = -2048 <= value.mantissa <= 2047 and -8 <= value.exponent <= 7
+    if fits and _from_parts(value.mantissa, value.exponent) == value.value:
+        word = ((value.exponent & 0xF) << 12) | (value.mantissa & 0x0FFF)
+        if decode_sfloat_word(word) == value:
+            return word
+    return encode_sfloat_word(value.value)
+
+
 def decode_sfloat(data: bytes) -> MedFloat:
     reader = FieldReader(data, "SFLOAT")
     value = reader.sfloat("value")
