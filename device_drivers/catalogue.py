@@ -116,6 +116,16 @@ def default_catalogue() -> tuple[CatalogueEntry, ...]:
     return parse_catalogue(json.loads(text))
 
 
+def catalogue_entry(
+    entry_id: str, catalogue: Sequence[CatalogueEntry] | None = None
+) -> CatalogueEntry:
+    """The entry with `entry_id`; a KeyError that names it when there is none."""
+    for entry in catalogue if catalogue is not None else default_catalogue():
+        if entry.id == entry_id:
+            return entry
+    raise KeyError(f"device catalogue has no entry {entry_id!r}")
+
+
 def identify(
     adv: Advertisement, catalogue: Sequence[CatalogueEntry] | None = None
 ) -> CatalogueEntry | None:

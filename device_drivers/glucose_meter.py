@@ -53,7 +53,6 @@ ATT_PROCEDURE_IN_PROGRESS: Final = 0x80
 ATT_CCCD_IMPROPERLY_CONFIGURED: Final = 0x81
 
 
-
 class _Signal(Enum):
     """What `_next` returns when no record part came."""
 

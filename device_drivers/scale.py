@@ -522,6 +522,4 @@ class AdvertisementScaleDriver:
             serial=serial_from_address(address),
             manufacturer=model.manufacturer,
         )
-        self._found.put_nowait(
-            AdvertisedMeasurement(address, ref, model, measurement, data.rssi)
-        )
+        self._found.put_nowait(AdvertisedMeasurement(address, ref, model, measurement, data.rssi))

@@ -27,7 +27,6 @@ from device_drivers.codec.weight_scale import (
     mass_fields,
     mass_resolution_fields,
     timestamp_field,
-    timestamp_fields,
     unit_system_of,
     user_fields,
     write_scaled,
@@ -215,7 +214,7 @@ class BodyCompositionMeasurement:
         else:
             out["body_fat_pct"] = self.body_fat
         if self.timestamp is not None:
-            out.update(timestamp_fields(self.timestamp))
+            out.update(self.timestamp.as_dict("timestamp"))
         if self.user_id is not None:
             out.update(user_fields(self.user_id))
         if self.basal_metabolism is not None:

@@ -172,18 +172,6 @@ def sfloat(value: float | Special) -> MedFloat:
     return MedFloat.number(float(value))
 
 
-def _read_timestamp(reader: FieldReader) -> DateTimeField:
-    return _trusted_range(reader.date_time("timestamp"))
-
-
-def _trusted_range(stamp: DateTimeField) -> DateTimeField:
-    """Date Time allows years 1582-9999; an earlier year is as untrusted as year 0, and
-    keeping it as a `datetime` would make the record impossible to encode again."""
-    if stamp.moment is not None and stamp.moment.year < 1582:
-        return DateTimeField(None, stamp.raw)
-    return stamp
-
-
 def _write_timestamp(writer: FieldWriter, stamp: DateTimeField) -> None:
     if stamp.moment is not None:
         writer.raw(encode_date_time(stamp.moment))
@@ -265,7 +253,7 @@ def decode_spot_check(data: bytes) -> SpotCheckMeasurement:
     flags = reader.u8("flags")
     spo2 = reader.sfloat("SpO2")
     pulse = reader.sfloat("pulse rate")
-    stamp = _read_timestamp(reader) if flags & _SPOT_TIMESTAMP else None
+    stamp = reader.date_time("timestamp") if flags & _SPOT_TIMESTAMP else None
     status = MeasurementStatus(reader.u16("measurement status")) if flags & _SPOT_STATUS else None
     dss = DeviceSensorStatus(reader.u24("device and sensor status")) if flags & _SPOT_DSS else None
     pai = reader.sfloat("pulse amplitude index") if flags & _SPOT_PAI else None

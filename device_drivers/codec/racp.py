@@ -130,7 +130,7 @@ class RacpRequest:
     def as_dict(self) -> dict[str, Any]:
         operand: dict[str, Any] | None = None
         if self.filter_type is not None:
-            operand = {"filter_type": _filter_name(self.filter_type)}
+            operand = {"filter_type": _coded(FilterType, self.filter_type)}
             reader = FieldReader(self.operand, "RACP operand")
             width = 7 if self.filter_type == FilterType.USER_FACING_TIME else 2
             keys = {
@@ -147,9 +147,10 @@ class RacpRequest:
         return {"opcode": _name(self.op_code), "operator": _name(self.operator), "operand": operand}
 
 
-def _filter_name(code: int) -> dict[str, Any]:
+def _coded(kind: type[IntEnum], code: int) -> dict[str, Any]:
+    """`{code, name}` of a defined code, or `name: reserved` for one the spec leaves open."""
     try:
-        return _name(FilterType(code))
+        return _name(kind(code))
     except ValueError:
         return {"code": code, "name": "reserved"}
 
@@ -229,18 +230,13 @@ class GeneralResponse:
         return f"{op}: {code}"
 
     def as_dict(self) -> dict[str, Any]:
-        try:
-            request = _name(OpCode(self.request_op_code))
-        except ValueError:
-            request = {"code": self.request_op_code, "name": "reserved"}
-        try:
-            response = _name(ResponseCode(self.response_code))
-        except ValueError:
-            response = {"code": self.response_code, "name": "reserved"}
         return {
             "opcode": _name(OpCode.RESPONSE_CODE),
             "operator": _name(Operator.NULL),
-            "operand": {"request_opcode": request, "response_code": response},
+            "operand": {
+                "request_opcode": _coded(OpCode, self.request_op_code),
+                "response_code": _coded(ResponseCode, self.response_code),
+            },
         }
 
 

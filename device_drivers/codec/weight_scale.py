@@ -102,24 +102,6 @@ def height_fields(value: float, units: UnitSystem) -> dict[str, Any]:
     return {"height_in": value, "height_m_approx": approx_m(value)}
 
 
-def timestamp_fields(stamp: DateTimeField) -> dict[str, Any]:
-    """`timestamp` as ISO text, or null plus `timestamp_raw` when the clock was never set."""
-    if stamp.moment is not None:
-        return {"timestamp": stamp.moment.isoformat()}
-    raw = stamp.raw
-    return {
-        "timestamp": None,
-        "timestamp_raw": {
-            "year": int.from_bytes(raw[0:2], "little"),
-            "month": raw[2],
-            "day": raw[3],
-            "hours": raw[4],
-            "minutes": raw[5],
-            "seconds": raw[6],
-        },
-    }
-
-
 def user_fields(user_id: int) -> dict[str, Any]:
     return {"user_id": user_id, "user_id_unknown": user_id == USER_UNKNOWN}
 
@@ -263,7 +245,7 @@ class WeightMeasurement:
         else:
             out.update(mass_fields("weight", self.weight, units))
         if self.timestamp is not None:
-            out.update(timestamp_fields(self.timestamp))
+            out.update(self.timestamp.as_dict("timestamp"))
         if self.user_id is not None:
             out.update(user_fields(self.user_id))
         if self.bmi is not None and self.height is not None:

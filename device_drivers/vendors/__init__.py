@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-from device_drivers.catalogue import Advertisement, Matcher
+from device_drivers.catalogue import Advertisement, Matcher, catalogue_entry
 from device_drivers.measurement import Measurement
 from protocols.reading import DeviceKind
 
@@ -46,6 +46,12 @@ class AdvertisedModel:
                 f"{self.catalogue_id}: a broadcast format needs service data or manufacturer "
                 "data to decode; a name prefix alone carries no reading"
             )
+
+    @classmethod
+    def from_catalogue(cls, catalogue_id: str, *, manufacturer: str, model: str) -> AdvertisedModel:
+        """A format whose matcher and device kind are the catalogue entry's own."""
+        entry = catalogue_entry(catalogue_id)
+        return cls(catalogue_id, manufacturer, model, entry.kind, entry.matcher)
 
     def payload(self, adv: Advertisement) -> tuple[str, bytes] | None:
         """`(source, data)` for the decoder when `adv` is in this format, else None."""

@@ -30,8 +30,7 @@ from enum import StrEnum
 from typing import Any, ClassVar, Final
 
 from device_drivers import uuids
-from device_drivers.catalogue import Matcher
-from device_drivers.codec.weight_scale import timestamp_field, timestamp_fields
+from device_drivers.codec.weight_scale import timestamp_field
 from device_drivers.codec.wire import DateTimeField, FieldReader, FieldWriter, scaled, unscaled
 from device_drivers.errors import PayloadError
 from device_drivers.measurement import Measurement, Observation
@@ -179,7 +178,7 @@ class MiBodyCompositionAdvertisement:
                 "load_removed": self.load_removed,
             }
         }
-        out.update(timestamp_fields(self.timestamp))
+        out.update(self.timestamp.as_dict("timestamp"))
         if self.impedance is not None:
             out["impedance_ohm"] = self.impedance
         out.update(_weight_fields(self.weight, self.unit))
@@ -241,7 +240,7 @@ class MiScaleV1Advertisement:
                 "load_removed": self.load_removed,
             }
         }
-        out.update(timestamp_fields(self.timestamp))
+        out.update(self.timestamp.as_dict("timestamp"))
         out.update(_weight_fields(self.weight, self.unit))
         return out
 
@@ -335,28 +334,12 @@ def decode_advertisement(source: str, data: bytes) -> Measurement | None:
     return to_measurement(decode_frame(source, data))
 
 
+# How each format is recognised, and its device kind, come from catalogue.json: one place.
 PLUGIN: Final = AdvertisementPlugin(
     name="xiaomi_scale",
     models=(
-        AdvertisedModel(
-            catalogue_id="xiaomi-mibcs2",
-            manufacturer="Xiaomi",
-            model="XMTZC05HM",
-            kind=DeviceKind.BODY_COMPOSITION_SCALE,
-            matcher=Matcher(
-                service_data_uuid=MIBCS_SERVICE_DATA_UUID, service_data_length=MIBCS_LENGTH
-            ),
-        ),
-        AdvertisedModel(
-            catalogue_id="xiaomi-miscale1",
-            manufacturer="Xiaomi",
-            model="XMTZC01HM",
-            kind=DeviceKind.WEIGHT_SCALE,
-            matcher=Matcher(
-                service_data_uuid=MISCALE_V1_SERVICE_DATA_UUID,
-                service_data_length=MISCALE_V1_LENGTH,
-            ),
-        ),
+        AdvertisedModel.from_catalogue("xiaomi-mibcs2", manufacturer="Xiaomi", model="XMTZC05HM"),
+        AdvertisedModel.from_catalogue("xiaomi-miscale1", manufacturer="Xiaomi", model="XMTZC01HM"),
     ),
     decode_advertisement=decode_advertisement,
 )

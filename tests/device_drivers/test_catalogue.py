@@ -7,6 +7,7 @@ import pytest
 from device_drivers import uuids
 from device_drivers.catalogue import (
     Advertisement,
+    catalogue_entry,
     default_catalogue,
     identify,
     parse_catalogue,
@@ -131,3 +132,9 @@ def test_a_driver_reference_that_is_not_a_class_is_refused() -> None:
     )
     with pytest.raises(TypeError, match="not a class"):
         entry.driver_class()
+
+
+def test_entries_are_found_by_id_and_a_missing_one_is_named() -> None:
+    assert catalogue_entry("sig-glucose").kind is DeviceKind.GLUCOSE_METER
+    with pytest.raises(KeyError, match="no-such-device"):
+        catalogue_entry("no-such-device")
