@@ -147,6 +147,26 @@ def _check_nibble(value: int, what: str) -> None:
 # -- Glucose Measurement 0x2A18 ---------------------------------------------------------
 
 
+def _named_bits(names: tuple[str, ...], raw: int) -> dict[str, bool]:
+    """Bit n of `raw` under `names[n]`, for the one-boolean-per-bit status and feature words."""
+    return {name: bool(raw & (1 << bit)) for bit, name in enumerate(names)}
+
+
+def _word_of(record: Any, names: tuple[str, ...]) -> int:
+    value: int = record.reserved_bits
+    for bit, name in enumerate(names):
+        if getattr(record, name):
+            value |= 1 << bit
+    return value
+
+
+def _bits_dict(record: Any, names: tuple[str, ...]) -> dict[str, Any]:
+    out: dict[str, Any] = {"raw": _word_of(record, names)}
+    out.update({name: getattr(record, name) for name in names})
+    out["reserved_bits"] = record.reserved_bits
+    return out
+
+
 class GlucoseUnit(StrEnum):
     """Flag b2 of 0x2A18: the unit of the concentration SFLOAT."""
 
@@ -189,22 +209,14 @@ class SensorStatus:
 
     @classmethod
     def from_raw(cls, raw: int) -> SensorStatus:
-        bits = {name: bool(raw & (1 << bit)) for bit, name in enumerate(cls._BITS)}
-        return cls(**bits, reserved_bits=raw & 0xF000)
+        return cls(**_named_bits(cls._BITS, raw), reserved_bits=raw & 0xF000)
 
     @property
     def raw(self) -> int:
-        value = self.reserved_bits
-        for bit, name in enumerate(self._BITS):
-            if getattr(self, name):
-                value |= 1 << bit
-        return value
+        return _word_of(self, self._BITS)
 
     def as_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"raw": self.raw}
-        out.update({name: getattr(self, name) for name in self._BITS})
-        out["reserved_bits"] = self.reserved_bits
-        return out
+        return _bits_dict(self, self._BITS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -606,22 +618,14 @@ class GlucoseFeature:
 
     @classmethod
     def from_raw(cls, raw: int) -> GlucoseFeature:
-        bits = {name: bool(raw & (1 << bit)) for bit, name in enumerate(cls._BITS)}
-        return cls(**bits, reserved_bits=raw & 0xF800)
+        return cls(**_named_bits(cls._BITS, raw), reserved_bits=raw & 0xF800)
 
     @property
     def raw(self) -> int:
-        value = self.reserved_bits
-        for bit, name in enumerate(self._BITS):
-            if getattr(self, name):
-                value |= 1 << bit
-        return value
+        return _word_of(self, self._BITS)
 
     def as_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"raw": self.raw}
-        out.update({name: getattr(self, name) for name in self._BITS})
-        out["reserved_bits"] = self.reserved_bits
-        return out
+        return _bits_dict(self, self._BITS)
 
 
 def decode_glucose_feature(data: bytes) -> GlucoseFeature:
