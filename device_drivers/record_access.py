@@ -88,11 +88,6 @@ class RecordAccess:
             raise RecordAccessError(f"unreadable RACP answer: {answer}", response_code=0)
         if isinstance(answer, NumberOfRecords):
             return answer
-        if answer.request_op_code != request.op_code:
-            raise RecordAccessError(
-                f"RACP answered {answer.describe()} to a {request.op_code.name} request",
-                response_code=answer.response_code,
-            )
         if answer.succeeded or answer.no_records:
             return answer
         raise RecordAccessError(
@@ -105,11 +100,36 @@ class RecordAccess:
         timeout: float,  # noqa: ASYNC109
         request: RacpRequest,
     ) -> RacpResponse | PayloadError:
+        """The answer to `request`. A response code naming another op code is the late answer
+        to a request abandoned earlier (a report cut short, then aborted): skipped, not taken
+        for this one's."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while True:
+            answer = await self._next_answer(deadline - loop.time(), request)
+            if answer is None:
+                raise ProcedureTimeoutError(
+                    f"{self._session.address} did not finish {request.op_code.name.lower()} "
+                    f"within {timeout:.0f} s"
+                )
+            if isinstance(answer, GeneralResponse) and answer.request_op_code != request.op_code:
+                logger.info("skipping RACP answer %s to an earlier request", answer.describe())
+                continue
+            return answer
+
+    async def _next_answer(
+        self,
+        timeout: float,  # noqa: ASYNC109
+        request: RacpRequest,
+    ) -> RacpResponse | PayloadError | None:
+        """The next answer, or None when `timeout` passes first."""
         answer_task = asyncio.ensure_future(self._answers.get())
         drop_task = asyncio.ensure_future(self._session.disconnected.wait())
         try:
             done, _ = await asyncio.wait(
-                {answer_task, drop_task}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED
+                {answer_task, drop_task},
+                timeout=max(timeout, 0.0),
+                return_when=asyncio.FIRST_COMPLETED,
             )
         finally:
             for task in (answer_task, drop_task):
@@ -123,10 +143,7 @@ class RecordAccess:
             raise ConnectionFailedError(
                 f"{self._session.address} disconnected during {request.op_code.name.lower()}"
             )
-        raise ProcedureTimeoutError(
-            f"{self._session.address} did not finish {request.op_code.name.lower()} "
-            f"within {timeout:.0f} s"
-        )
+        return None
 
     async def count(self, request: RacpRequest | None = None) -> int:
         """Number of stored records matching `request` (all by default)."""
