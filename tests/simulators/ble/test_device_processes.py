@@ -16,8 +16,9 @@ from device_drivers import uuids
 from device_drivers.blood_pressure_monitor import BloodPressureMonitorDriver
 from device_drivers.session import DeviceSession
 from protocols.metrics import Metric
-from simulators.ble.__main__ import factory_of, main
+from simulators.ble.__main__ import DEVICES, factory_of, main
 from simulators.ble.bleak_bumble import BumbleClient, BumbleScanner
+from simulators.ble.peripheral import EmulatedPeripheral, _load_factory
 from simulators.ble.radio import HciCentral
 from tests.device_drivers.vectors import REPO_ROOT
 
@@ -68,3 +69,10 @@ def test_unknown_kinds_and_scenarios_are_refused(capsys: pytest.CaptureFixture[s
     assert factory_of("glucose_meter").endswith("EmulatedGlucoseMeter.normal")
     assert main(["list"]) == 0
     assert "pulse_oximeter: normal, desaturation" in capsys.readouterr().out
+
+
+def test_every_listed_scenario_builds_its_device() -> None:
+    for kind, (_, scenarios) in DEVICES.items():
+        for scenario in scenarios:
+            device = _load_factory(factory_of(f"{kind}:{scenario}"))()
+            assert isinstance(device, EmulatedPeripheral), (kind, scenario)
