@@ -181,10 +181,12 @@ class Reading(BaseModel):
             raise ValueError(
                 f"{self.metric.value} must be sent in {expected_unit!r}, not {self.unit!r}"
             )
-        measurement = self.measurement_id.bytes
-        if measurement != _measurement_bytes(self.device, self.record_key):
+        # Compared as integers: `UUID.bytes` builds a new bytes object on every access and
+        # was a fifth of ingest's validation time.
+        measurement = _measurement_bytes(self.device, self.record_key)
+        if self.measurement_id.int != int.from_bytes(measurement):
             raise ValueError("measurement_id does not derive from device and record_key")
-        if self.reading_id.bytes != _uuid5_bytes(measurement, self.metric.value):
+        if self.reading_id.int != int.from_bytes(_uuid5_bytes(measurement, self.metric.value)):
             raise ValueError("reading_id does not derive from measurement_id and metric")
         return self
 

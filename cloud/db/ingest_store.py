@@ -7,6 +7,7 @@ readings new to the database are returned (and judged by the alert rules).
 
 from __future__ import annotations
 
+import functools
 import json
 import uuid
 from collections.abc import Sequence
@@ -70,11 +71,22 @@ def reading_row(edge_id: str, r: Reading) -> tuple[object, ...]:
         r.unit,
         r.received_at,
         r.device_time,
-        json.dumps(r.context.model_dump(mode="json", exclude_none=True)),
-        sorted(flag.value for flag in r.flags),
+        _context_json(r.context),
+        _sorted_flags(r.flags),
         r.source.value,
         r.staff_id,
     )
+
+
+@functools.lru_cache(maxsize=1024)
+def _context_json(context: MeasurementContext) -> str:
+    # A handful of distinct contexts cover almost every reading; cached, the row costs less.
+    return json.dumps(context.model_dump(mode="json", exclude_none=True))
+
+
+@functools.lru_cache(maxsize=256)
+def _sorted_flags(flags: frozenset[StatusFlag]) -> list[str]:
+    return sorted(flag.value for flag in flags)
 
 
 _INSERT_NEW = f"""
