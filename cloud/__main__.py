@@ -9,6 +9,7 @@ import threading
 
 from cloud.settings import get_settings
 from protocols.logs import configure_logging
+from protocols.process import tune_garbage_collector
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -79,6 +80,7 @@ def main(argv: list[str] | None = None) -> int:
         stopped = threading.Event()
         for sig in (signal.SIGINT, signal.SIGTERM):
             signal.signal(sig, lambda *_: stopped.set())
+        tune_garbage_collector()
         worker.start()
         stopped.wait()
         worker.stop()
@@ -88,8 +90,10 @@ def main(argv: list[str] | None = None) -> int:
 
     from cloud.api.app import create_app
 
+    app = create_app(settings)
+    tune_garbage_collector()
     uvicorn.run(
-        create_app(settings),
+        app,
         host=settings.http_host,
         port=settings.http_port,
         log_config=None,
