@@ -24,6 +24,14 @@ class CloudSettings(BaseSettings):
     mqtt_username: str | None = None
     mqtt_password: str | None = None
     mqtt_tls_ca_file: str | None = None
+    mqtt_password_file: str | None = None
+    """Mosquitto's password file, where provisioning adds each edge's account."""
+    mqtt_pid_file: str | None = None
+    """Mosquitto's pid file: provisioning sends SIGHUP so the broker reloads its accounts."""
+    provision_mqtt_host: str | None = None
+    """The broker address handed to enrolling edges (default: `mqtt_host`)."""
+    provision_mqtt_port: int | None = None
+    provision_mqtt_tls: bool = False
 
     timezone: str = "Asia/Shanghai"
     """The hospital's time zone: it decides which calendar day a reading belongs to."""

@@ -1,17 +1,35 @@
 """A Mosquitto broker in a folder of ours, on a port of ours, with persistence on so that
-persistent sessions and their queued messages survive a broker restart."""
+persistent sessions and their queued messages survive a broker restart.
+
+Anonymous by default (the tests, the demo). `LocalMosquitto.authenticated` makes one that
+takes only accounts from a password file, with the edge ACL of production: user
+`<edge_id>` may publish only under `carebridge/v1/edges/<edge_id>/`.
+"""
 
 from __future__ import annotations
 
 import os
 import signal
 import subprocess
+from collections.abc import Mapping
 from pathlib import Path
 from types import TracebackType
 from typing import Self
 
 from devstack.errors import StackError
 from devstack.ports import port_answers, wait_for_port
+
+# Edges log in with their edge id as user name; `%u` ties each to its own topic branch
+# (the whole branch, so a new edge topic needs no ACL change; what an edge could write there
+# concerns only itself). Services (ingest, notifications) get the whole tree by name.
+EDGE_ACL_PATTERNS = ("pattern readwrite carebridge/v1/edges/%u/#",)
+
+
+def edge_acl(service_users: list[str]) -> str:
+    lines = ["# carebridge: services see everything, an edge only its own branch."]
+    for user in service_users:
+        lines += [f"user {user}", "topic readwrite carebridge/v1/#", ""]
+    return "\n".join([*lines, *EDGE_ACL_PATTERNS]) + "\n"
 
 
 class LocalMosquitto:
@@ -31,6 +49,7 @@ class LocalMosquitto:
         self.acl_file = acl_file
         self.allow_anonymous = allow_anonymous
         self.config_path = self.workdir / "mosquitto.conf"
+        self.pid_file = self.workdir / "mosquitto.pid"
         self.log_path = self.workdir / "mosquitto.log"
         self._process: subprocess.Popen[bytes] | None = None
 
@@ -46,6 +65,8 @@ class LocalMosquitto:
             "max_queued_messages 0",
             "max_inflight_messages 0",
             "autosave_interval 5",
+            # Read by provisioning, which sends SIGHUP to reload accounts and ACL.
+            f"pid_file {self.pid_file}",
             f"log_dest file {self.log_path}",
             "log_type error",
             "log_type warning",
@@ -60,6 +81,29 @@ class LocalMosquitto:
         if self.acl_file is not None:
             lines.append(f"acl_file {self.acl_file}")
         self.config_path.write_text("\n".join(lines) + "\n")
+
+    @classmethod
+    def authenticated(
+        cls, workdir: Path, port: int, service_users: Mapping[str, str]
+    ) -> LocalMosquitto:
+        """A broker with no anonymous access; `service_users` (name → password) may use the
+        whole tree, edges added later to `password_file` only their own branch."""
+        workdir = workdir.resolve()
+        workdir.mkdir(parents=True, exist_ok=True)
+        password_file = workdir / "passwd"
+        password_file.touch(mode=0o600)
+        for user, password in service_users.items():
+            add_account(password_file, user, password)
+        acl_file = workdir / "acl"
+        acl_file.write_text(edge_acl(list(service_users)))
+        return cls(
+            workdir, port, password_file=password_file, acl_file=acl_file, allow_anonymous=False
+        )
+
+    def reload(self) -> None:
+        """Re-read the password file and ACL (what provisioning does after adding an edge)."""
+        if self._process is not None:
+            self._process.send_signal(signal.SIGHUP)
 
     def start(self, timeout: float = 10.0) -> None:
         if port_answers(self.port, self.host):
@@ -117,3 +161,14 @@ class LocalMosquitto:
         self, _t: type[BaseException] | None, _e: BaseException | None, _tb: TracebackType | None
     ) -> None:
         self.stop()
+
+
+def add_account(password_file: Path, user: str, password: str) -> None:
+    result = subprocess.run(
+        ["mosquitto_passwd", "-b", str(password_file), user, password],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if result.returncode != 0:
+        raise StackError(f"mosquitto_passwd failed: {result.stderr.strip()}")

@@ -1,18 +1,24 @@
-"""`python -m edge_agent run | status | export-outbox FILE`."""
+"""`python -m edge_agent run | status | export-outbox FILE | enrol --cloud-url URL --code CODE`,
+and the station's `list | pair | unpair | session | unassigned | assign | member`
+(`edge_agent.station`)."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import signal
 import sys
 from pathlib import Path
 
-from edge_agent.agent import EdgeAgent
+from edge_agent import station
+from edge_agent.agent import read_link_state
 from edge_agent.outbox import Outbox
+from edge_agent.provisioning import apply_credentials, enrol
+from edge_agent.runtime import run_agent
 from edge_agent.settings import EdgeSettings
-from edge_agent.uplink import MqttUplink
+from protocols.errors import CareBridgeError
 from protocols.logs import configure_logging
 
 
@@ -20,15 +26,15 @@ async def _run(settings: EdgeSettings) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-    async with Outbox(settings.outbox_path) as outbox:
-        agent = EdgeAgent(settings, outbox, MqttUplink(settings, loop))
-        await agent.run(stop)
+        with contextlib.suppress(NotImplementedError):  # Windows: Ctrl-C still raises
+            loop.add_signal_handler(sig, stop.set)
+    await run_agent(settings, stop)
 
 
 async def _status(settings: EdgeSettings) -> dict[str, object]:
-    async with Outbox(settings.outbox_path) as outbox:
+    async with Outbox.from_settings(settings) as outbox:
         stats = await outbox.stats()
+    link = read_link_state(settings) or {}
     return {
         "edge_id": settings.edge_id,
         "outbox": str(settings.outbox_path),
@@ -36,6 +42,13 @@ async def _status(settings: EdgeSettings) -> dict[str, object]:
         "in_flight": stats.in_flight,
         "rejected": stats.rejected,
         "oldest_pending_age_s": stats.oldest_pending_age_s,
+        "outbox_capacity": stats.capacity,
+        "outbox_level": stats.level.value,
+        "outbox_alarm": stats.alarm,
+        "broker": link.get("broker"),
+        "last_ack_at": link.get("last_ack_at"),
+        "link_state_written_at": link.get("written_at"),
+        **await station.status_fields(settings),
     }
 
 
@@ -68,10 +81,32 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("status", help="outbox depth and age, as JSON")
     export = sub.add_parser("export-outbox", help="write the outbox as JSON lines for support")
     export.add_argument("file", type=Path)
+    station.add_commands(sub)
+    enrol_cmd = sub.add_parser("enrol", help="register with a one-time code from the cloud")
+    enrol_cmd.add_argument("--cloud-url", required=True)
+    enrol_cmd.add_argument("--code", required=True)
     args = parser.parse_args(argv)
-    settings = EdgeSettings()
+    try:
+        settings = apply_credentials(EdgeSettings())
+    except CareBridgeError as exc:
+        print(exc.reason, file=sys.stderr)
+        return 2
     configure_logging(settings.log_level, service=f"edge-{settings.edge_id}")
-    if args.command == "run":
+    if args.command == "enrol":
+        try:
+            creds = enrol(
+                args.cloud_url,
+                args.code,
+                settings.credentials_path.parent,
+                file_name=settings.credentials_path.name,
+            )
+        except CareBridgeError as exc:
+            print(exc.reason, file=sys.stderr)
+            return 2
+        print(f"已注册 / enrolled as {creds.edge_id} ({creds.mode}); {settings.credentials_path}")
+    elif args.command in station.COMMANDS:
+        return station.run_command(args, settings)
+    elif args.command == "run":
         asyncio.run(_run(settings))
     elif args.command == "status":
         print(json.dumps(asyncio.run(_status(settings)), indent=2))

@@ -157,8 +157,52 @@ class PatientNotification(_Message):
     created_at: AwareDatetime
 
 
+class MeasurementAssignment(_Message):
+    """Edge → cloud: centre staff gave an unassigned measurement to a patient on the station.
+
+    Sent only once the measurement's readings are acknowledged (stored, unassigned); the
+    cloud applies it with the same store function as the API's assignment and answers with
+    `AssignmentResult`. Resending the same `assignment_id` is safe."""
+
+    type: Literal["assignment"] = "assignment"
+    edge_id: Identifier
+    assignment_id: uuid.UUID
+    measurement_id: uuid.UUID
+    patient_id: Identifier
+    staff_id: Identifier | None = None
+    note: str | None = Field(default=None, max_length=500)
+    requested_at: AwareDatetime
+
+
+class AssignmentStatus(StrEnum):
+    ASSIGNED = "assigned"
+    CONFLICT = "conflict"
+    """Already given to another patient."""
+    NOT_FOUND = "not_found"
+    """No unassigned measurement of that id is stored (yet)."""
+
+
+class AssignmentResult(_Message):
+    """Cloud → edge, after the assignment's transaction committed (or was refused)."""
+
+    type: Literal["assignment_result"] = "assignment_result"
+    assignment_id: uuid.UUID
+    measurement_id: uuid.UUID
+    status: AssignmentStatus
+    patient_id: Identifier | None = None
+    """Who the measurement belongs to now (the other patient, on a conflict)."""
+    reading_ids: list[uuid.UUID] = []
+    reason: str | None = None
+
+
 AnyMessage = Annotated[
-    ReadingsBatch | Ack | EdgeStatus | EdgeConfig | PatientNotification,
+    ReadingsBatch
+    | Ack
+    | EdgeStatus
+    | EdgeConfig
+    | PatientNotification
+    | MeasurementAssignment
+    | AssignmentResult,
     Field(discriminator="type"),
 ]
 

@@ -13,7 +13,15 @@ from pathlib import Path
 
 from pydantic import BaseModel
 
-from protocols.messages import Ack, EdgeConfig, EdgeStatus, PatientNotification, ReadingsBatch
+from protocols.messages import (
+    Ack,
+    AssignmentResult,
+    EdgeConfig,
+    EdgeStatus,
+    MeasurementAssignment,
+    PatientNotification,
+    ReadingsBatch,
+)
 from protocols.reading import Reading
 
 SCHEMA_DIR = Path(__file__).with_name("schemas")
@@ -25,6 +33,8 @@ MODELS: dict[str, type[BaseModel]] = {
     "edge_status": EdgeStatus,
     "edge_config": EdgeConfig,
     "patient_notification": PatientNotification,
+    "measurement_assignment": MeasurementAssignment,
+    "assignment_result": AssignmentResult,
 }
 
 

@@ -44,13 +44,28 @@ def notifications(edge_id: str) -> str:
     return f"{_edge(edge_id)}/notifications"
 
 
+def assignments(edge_id: str) -> str:
+    """Edge → cloud, QoS 1: `MeasurementAssignment` made by centre staff on the edge."""
+    return f"{_edge(edge_id)}/assignments"
+
+
+def assignment_results(edge_id: str) -> str:
+    """Cloud → edge, QoS 1: `AssignmentResult` of an edge's assignment."""
+    return f"{_edge(edge_id)}/assignment-results"
+
+
 ALL_READINGS = f"{ROOT}/edges/+/readings"
+ALL_ASSIGNMENTS = f"{ROOT}/edges/+/assignments"
 ALL_STATUS = f"{ROOT}/edges/+/status"
 
 
 def shared(topic_filter: str, group: str = INGEST_SHARE_GROUP) -> str:
     """An MQTT v5 shared subscription: the broker splits messages across the group."""
     return f"$share/{group}/{topic_filter}"
+
+
+def is_assignments(topic: str) -> bool:
+    return topic.startswith(f"{ROOT}/edges/") and topic.endswith("/assignments")
 
 
 def edge_id_of(topic: str) -> str | None:

@@ -13,8 +13,10 @@ from psycopg_pool import ConnectionPool
 from cloud.alerts.sweep_job import ClinicalSweepJob
 from cloud.api import (
     admin_routes,
+    assignment_routes,
     care_routes,
     devices_routes,
+    provisioning_routes,
     readings_routes,
     report_routes,
     routes,
@@ -85,4 +87,6 @@ def create_app(settings: CloudSettings) -> FastAPI:
     app.include_router(admin_routes.router)
     app.include_router(report_routes.router)
     app.include_router(rules_routes.router)
+    app.include_router(assignment_routes.router)
+    app.include_router(provisioning_routes.router)
     return app

@@ -89,13 +89,7 @@ def _sorted_flags(flags: frozenset[StatusFlag]) -> list[str]:
     return sorted(flag.value for flag in flags)
 
 
-_INSERT_NEW = f"""
-WITH ins AS (
-    INSERT INTO readings ({_COLUMNS})
-    SELECT {_COLUMNS} FROM readings_staging
-    ON CONFLICT DO NOTHING
-    RETURNING reading_id, patient_id, metric, time, value, source
-), daily AS (
+ROLLUPS_OF_INS = """daily AS (
     INSERT INTO readings_daily AS d
         (patient_id, metric, day, n, min_value, max_value, sum_value)
     SELECT patient_id, metric, (time AT TIME ZONE %(tz)s)::date,
@@ -117,7 +111,17 @@ WITH ins AS (
         time = EXCLUDED.time, value = EXCLUDED.value,
         reading_id = EXCLUDED.reading_id, source = EXCLUDED.source
     WHERE EXCLUDED.time > l.time
-)
+)"""
+"""Daily rollups and latest values of the rows of a CTE `ins` (reading_id, patient_id,
+metric, time, value, source); also used when an unassigned measurement is assigned."""
+
+_INSERT_NEW = f"""
+WITH ins AS (
+    INSERT INTO readings ({_COLUMNS})
+    SELECT {_COLUMNS} FROM readings_staging
+    ON CONFLICT DO NOTHING
+    RETURNING reading_id, patient_id, metric, time, value, source
+), {ROLLUPS_OF_INS}
 SELECT reading_id FROM ins
 """
 
@@ -168,32 +172,33 @@ def recent_blood_pressure(
             (patients, [spans[p][0] - window for p in patients], [spans[p][1] for p in patients]),
         ).fetchall()
     incoming = {r.reading_id for r in readings}  # a resend of what is stored already
-    return [
-        Reading.model_construct(
-            reading_id=row["reading_id"],
-            measurement_id=row["measurement_id"],
-            patient_id=row["patient_id"],
-            device=DeviceRef.model_construct(
-                kind=DeviceKind(row["device_kind"]),
-                model=row["device_model"],
-                serial=row["device_serial"],
-                manufacturer=None,
-            ),
-            record_key=row["record_key"],
-            metric=Metric(row["metric"]),
-            value=row["value"],
-            unit=row["unit"],
-            measured_at=row["time"],
-            received_at=row["received_at"],
-            device_time=None,
-            context=MeasurementContext(**row["context"]),
-            flags=frozenset(StatusFlag(f) for f in row["flags"]),
-            source=Source(row["source"]),
-            staff_id=row["staff_id"],
-        )
-        for row in rows
-        if row["reading_id"] not in incoming
-    ]
+    return [stored_reading(row) for row in rows if row["reading_id"] not in incoming]
+
+
+def stored_reading(row: dict[str, Any]) -> Reading:
+    """A `readings` row (as a dict) as the Reading it was stored from, unvalidated."""
+    return Reading.model_construct(
+        reading_id=row["reading_id"],
+        measurement_id=row["measurement_id"],
+        patient_id=row["patient_id"],
+        device=DeviceRef.model_construct(
+            kind=DeviceKind(row["device_kind"]),
+            model=row["device_model"],
+            serial=row["device_serial"],
+            manufacturer=None,
+        ),
+        record_key=row["record_key"],
+        metric=Metric(row["metric"]),
+        value=row["value"],
+        unit=row["unit"],
+        measured_at=row["time"],
+        received_at=row["received_at"],
+        device_time=row.get("device_time"),
+        context=MeasurementContext(**row["context"]),
+        flags=frozenset(StatusFlag(f) for f in row["flags"]),
+        source=Source(row["source"]),
+        staff_id=row["staff_id"],
+    )
 
 
 _RULE_SETS: dict[tuple[str, str], RuleSet] = {}

@@ -24,7 +24,7 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 from cloud.alerts.rules import SESSION_WINDOW, evaluate
-from cloud.db import ingest_store
+from cloud.db import assignment_store, ingest_store
 from cloud.ingest.intake import DeadLetter, InboundMessage, Intake, PendingAck, take_in
 from cloud.ingest.metrics import IngestMetrics
 from cloud.settings import CloudSettings
@@ -57,6 +57,8 @@ class IngestWorker:
         self.metrics = IngestMetrics(self.worker_id)
         self.started_at = datetime.now(UTC)
         self._queue: queue.Queue[_Queued] = queue.Queue(settings.ingest_queue_max_messages)
+        self._assignments: queue.Queue[_Queued] = queue.Queue()
+        """Edges' `MeasurementAssignment`s: few, and applied one by one (assignment_store)."""
         self._stop = threading.Event()
         self._generation = 0
         self._connected = threading.Event()
@@ -94,6 +96,7 @@ class IngestWorker:
         self._generation += 1
         self.metrics.broker_up.set(1)
         client.subscribe(topics.shared(topics.ALL_READINGS), qos=1)
+        client.subscribe(topics.shared(topics.ALL_ASSIGNMENTS), qos=1)
         self._connected.set()
         log.info("connected to broker", extra={"worker": self.worker_id})
 
@@ -108,6 +111,9 @@ class IngestWorker:
         item = _Queued(
             InboundMessage(msg.topic, msg.payload, msg.mid), self._generation, time.monotonic()
         )
+        if topics.is_assignments(msg.topic):
+            self._assignments.put(item)
+            return
         # Blocks paho's thread when full; the broker's Receive Maximum keeps this rare.
         self._queue.put(item)
 
@@ -155,6 +161,7 @@ class IngestWorker:
             if time.monotonic() - last_beat >= self.settings.ingest_heartbeat_s:
                 self._with_db(self._heartbeat)
                 last_beat = time.monotonic()
+            self._apply_assignments()
             batch, intake = self._collect()
             if batch:
                 self._flush(batch, intake)
@@ -245,6 +252,27 @@ class IngestWorker:
             candidates = evaluate(fresh, history=history, profiles=profiles)
             ingest_store.queue_for_trends(conn, patients)
             ingest_store.upsert_alerts(conn, candidates, datetime.now(UTC), self.settings.timezone)
+
+    def _apply_assignments(self) -> None:
+        while not self._assignments.empty():
+            item = self._assignments.get_nowait()
+            message = item.message
+            try:
+                answer = self._with_db(
+                    lambda conn, m=message: assignment_store.apply_edge_assignment(
+                        conn, m.topic, m.payload, self.settings.timezone
+                    ),
+                    retry_forever=True,
+                )
+            except psycopg.Error as exc:
+                # The edge sends it again until it hears back; one bad one must not stop ingest.
+                log.error("assignment failed", extra={"topic": message.topic, "error": str(exc)})
+                answer = None
+            if answer is not None:
+                edge_id, result = answer
+                self._client.publish(topics.assignment_results(edge_id), encode(result), qos=1)
+            if item.generation == self._generation:
+                self._client.ack(message.mid, 1)
 
     def _heartbeat(self, conn: psycopg.Connection) -> None:
         ingest_store.record_heartbeat(conn, self.worker_id, self.started_at, self.counters)

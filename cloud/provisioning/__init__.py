@@ -1,0 +1,1 @@
+"""Edge provisioning: one-time enrolment codes, edge identities and their broker accounts."""

@@ -1,0 +1,112 @@
+"""What the edge fault tests share: a registered edge, an ingest worker, counts in the DB."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Iterable
+from pathlib import Path
+
+import paho.mqtt.client as mqtt
+import psycopg
+
+from cloud.ingest.worker import IngestWorker
+from cloud.settings import CloudSettings
+from edge_agent.settings import EdgeSettings
+from protocols import topics
+from protocols.messages import EdgeStatus, decode
+
+
+def register_edge(database_url: str, edge_id: str) -> None:
+    with psycopg.connect(database_url) as conn:
+        conn.execute("INSERT INTO edges (edge_id, mode) VALUES (%s, 'centre')", (edge_id,))
+
+
+def start_ingest(database_url: str, broker_port: int, worker_id: str) -> IngestWorker:
+    worker = IngestWorker(
+        CloudSettings(
+            database_url=database_url,
+            mqtt_port=broker_port,
+            ingest_worker_id=worker_id,
+            ingest_heartbeat_s=0.5,
+            ingest_retry_max_s=1.0,
+        )
+    )
+    worker.start()
+    deadline = time.monotonic() + 10
+    while not worker.broker_connected:
+        assert time.monotonic() < deadline, "ingest worker did not connect"
+        time.sleep(0.05)
+    time.sleep(0.3)  # let the shared subscription settle
+    return worker
+
+
+def stored(database_url: str, ids: Iterable[uuid.UUID]) -> tuple[int, int]:
+    """(rows, distinct reading ids) stored for these readings: equal when none is twice."""
+    with psycopg.connect(database_url) as conn:
+        row = conn.execute(
+            "SELECT count(*), count(DISTINCT reading_id) FROM readings WHERE reading_id = ANY(%s)",
+            (list(ids),),
+        ).fetchone()
+    assert row is not None
+    return int(row[0]), int(row[1])
+
+
+def fast_edge_settings(
+    edge_id: str, workdir: Path, broker_port: int, **extra: object
+) -> EdgeSettings:
+    """Time compressed: reconnect attempts every few tens of milliseconds."""
+    values: dict[str, object] = {
+        "edge_id": edge_id,
+        "outbox_path": workdir / "outbox.sqlite3",
+        "credentials_path": workdir / "credentials.json",
+        "mqtt_port": broker_port,
+        "reconnect_min_s": 0.05,
+        "reconnect_max_s": 0.3,
+        "linger_ms": 5,
+        "status_interval_s": 0.5,
+        "ack_timeout_s": 5.0,
+        "batch_max_readings": 100,
+        **extra,
+    }
+    return EdgeSettings(**values)  # type: ignore[arg-type]
+
+
+def edge_env(settings: EdgeSettings) -> dict[str, str]:
+    """The same settings as `CAREBRIDGE_EDGE_*` variables, for `python -m edge_agent`."""
+    env: dict[str, str] = {}
+    for name, value in settings.model_dump().items():
+        if value is not None:
+            env[f"CAREBRIDGE_EDGE_{name.upper()}"] = str(value)
+    return env
+
+
+def retained_status(broker_port: int, edge_id: str, timeout: float = 5.0) -> EdgeStatus:
+    """The edge's retained status as a newly connecting subscriber sees it."""
+    got: list[EdgeStatus] = []
+    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
+    client.on_message = lambda _c, _u, msg: got.append(decode(msg.payload, EdgeStatus))
+    client.connect("127.0.0.1", broker_port)
+    client.subscribe(topics.status(edge_id), qos=1)
+    client.loop_start()
+    try:
+        deadline = time.monotonic() + timeout
+        while not got:
+            assert time.monotonic() < deadline, "no retained status"
+            time.sleep(0.05)
+    finally:
+        client.loop_stop()
+        client.disconnect()
+    return got[0]
+
+
+def publish_downlink(broker_port: int, topic: str, payload: bytes, *, retain: bool) -> None:
+    """What the cloud does: one QoS 1 message to an edge."""
+    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
+    client.connect("127.0.0.1", broker_port)
+    client.loop_start()
+    try:
+        client.publish(topic, payload, qos=1, retain=retain).wait_for_publish(5)
+    finally:
+        client.loop_stop()
+        client.disconnect()
