@@ -67,6 +67,20 @@ def send_template(
         ).fetchone()
         if template is None:
             raise NotificationError(f"{template_id!r} is not an approved, active template")
+        # A programme patient hears only what their hospital approved (docs/programmes.md).
+        unapproved = cur.execute(
+            """SELECT e.hospital_id FROM enrolments e
+               WHERE e.patient_id = %s AND e.status = 'active' AND NOT EXISTS (
+                   SELECT 1 FROM hospital_template_approvals h
+                   WHERE h.hospital_id = e.hospital_id AND h.template_id = %s
+                     AND h.revoked_at IS NULL)
+               LIMIT 1""",
+            (patient_id, template_id),
+        ).fetchone()
+        if unapproved is not None:
+            raise NotificationError(
+                f"{template_id!r} is not approved by hospital {unapproved['hospital_id']}"
+            )
         edge = cur.execute(
             """SELECT edge_id FROM readings WHERE patient_id = %s AND source = 'home'
                ORDER BY time DESC LIMIT 1""",

@@ -24,6 +24,7 @@ from cloud.auth import Role
 from cloud.db import care_store
 from cloud.db.migrate import migrate
 from devstack.cloud import CloudProcess
+from devstack.demo_programmes import seed_programmes
 from devstack.mosquitto import LocalMosquitto
 from devstack.postgres import LocalPostgres
 from edge_agent.agent import EdgeAgent
@@ -212,6 +213,7 @@ def main() -> int:
     try:
         migrate(database_url)
         seed_people(database_url)
+        seed_programmes(database_url, announce=say)
         cloud = start_cloud(database_url)
         asyncio.run(run_edge())
     finally:

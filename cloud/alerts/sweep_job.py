@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 import psycopg
 from psycopg_pool import ConnectionPool
 
-from cloud.db import sweeps
+from cloud.db import pathway_tasks, sweeps
 from cloud.db.care_store import run_escalations
 from cloud.notify import NotificationError, NotificationPublisher, send_template
 
@@ -53,6 +53,10 @@ class ClinicalSweepJob:
             done["escalated"] = len(run_escalations(conn, now))
             done["no_repeat"] = sweeps.run_repeat_check(conn, now)
             done["trends"] = sweeps.run_trend_sweep(conn, now, self._timezone)
+            pathway = pathway_tasks.run_pathway_sweep(
+                conn, now, self._timezone, pathway_tasks.template_sender(conn, self._publisher)
+            )
+            done["pathway_tasks"] = pathway["activated"] + pathway["no_shows"]
             if time.monotonic() - self._last_adherence >= ADHERENCE_EVERY_S:
                 done["adherence"] = sweeps.run_adherence_sweep(
                     conn, now, self._timezone, remind=self._reminder(conn)

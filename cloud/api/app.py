@@ -16,7 +16,9 @@ from cloud.api import (
     assignment_routes,
     care_routes,
     devices_routes,
+    programme_routes,
     provisioning_routes,
+    qc_routes,
     readings_routes,
     report_routes,
     routes,
@@ -89,4 +91,6 @@ def create_app(settings: CloudSettings) -> FastAPI:
     app.include_router(rules_routes.router)
     app.include_router(assignment_routes.router)
     app.include_router(provisioning_routes.router)
+    app.include_router(programme_routes.router)
+    app.include_router(qc_routes.router)
     return app

@@ -70,7 +70,8 @@ def work_queue(
     user: CurrentUser,
     status: Annotated[list[str] | None, Query()] = None,
     tier: Annotated[list[Literal["critical", "high", "medium", "low"]] | None, Query()] = None,
-    kind: Literal["clinical", "data_quality", "follow_up"] | None = None,
+    kind: Literal["clinical", "data_quality", "follow_up", "pathway", "rectification"]
+    | None = None,
     mine: bool = False,
     limit: Limit = 50,
     offset: Offset = 0,

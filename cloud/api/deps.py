@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Annotated, Any
 
 import psycopg
@@ -82,3 +83,12 @@ def patient_access(
         care_store.audit(conn, user, f"denied:{action}", patient_id, **detail)
         raise HTTPException(404, "no such patient")
     care_store.audit(conn, user, action, patient_id, **detail)
+
+
+@contextmanager
+def lookup_as(status: int) -> Iterator[None]:
+    """A store's LookupError (no such row, or not in the state the action needs) as HTTP."""
+    try:
+        yield
+    except LookupError as exc:
+        raise HTTPException(status, str(exc)) from exc

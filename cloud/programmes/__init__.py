@@ -1,0 +1,1 @@
+"""Programmes (service packages), care pathways, questionnaires and the monthly QC score."""

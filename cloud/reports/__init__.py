@@ -1,0 +1,1 @@
+"""Report files for the hospital: XLSX workbooks and the monthly PDF."""
