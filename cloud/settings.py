@@ -41,6 +41,10 @@ class CloudSettings(BaseSettings):
     sweep_interval_s: float = Field(default=30.0, gt=0)
     """How often the clinical sweeps run (escalations, no-repeat, trends; adherence hourly)."""
 
+    web_node_modules: str | None = None
+    """Where the web UI's npm packages are (default: cloud/web/node_modules, set-up puts
+    them there); pages answer with an explanation when they are missing."""
+
     http_host: str = "127.0.0.1"
     http_port: int = 8080
     log_level: str = "info"

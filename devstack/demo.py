@@ -191,11 +191,11 @@ async def run_edge() -> None:
         base = f"http://127.0.0.1:{HTTP_PORT}"
         say("ready:")
         print(
-            f"\n    open  {base}/docs           the API: press Authorize and sign in\n"
+            f"\n    open  {base}/               the web UI (sign in as cm01: 工作台 workbench)\n"
+            f"          {base}/docs           the API: press Authorize and sign in\n"
             f"          {base}/health         health of database, broker and ingest\n\n"
             f"    users (password {DEMO_PASSWORD}): cm01 case manager, doc01 doctor,\n"
-            "          hm01 centre health manager, qc01 QC supervisor, admin\n"
-            "    the case manager's queue: GET /api/v1/queue as cm01\n\n"
+            "          hm01 centre health manager, qc01 QC supervisor, admin\n\n"
             "    Ctrl-C stops everything; data stays in .local/ for the next run.\n",
             flush=True,
         )

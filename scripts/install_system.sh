@@ -31,6 +31,14 @@ else
     echo "[setup] Debian packages present"
 fi
 
+# npm installs the web UI's chart library; any Node.js with npm will do, so Debian's is
+# added only when none is on the PATH.
+if ! command -v npm >/dev/null 2>&1; then
+    echo "[setup] installing Debian's npm"
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends npm >/dev/null
+fi
+
 # The Debian postgresql package starts a system cluster; ours are project-local, and the
 # machine's own service is left exactly as it was.
 

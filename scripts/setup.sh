@@ -20,3 +20,15 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$wanted" ]; then
 else
     echo "[setup] Python dependencies up to date"
 fi
+
+# The web UI's chart library, from the npm registry into cloud/web/node_modules (never a
+# CDN, never committed); `npm ci` follows the committed lock file exactly.
+web_stamp=cloud/web/node_modules/.carebridge-lock
+web_wanted=$(sha256sum cloud/web/package-lock.json | cut -d' ' -f1)
+if [ "$(cat "$web_stamp" 2>/dev/null)" != "$web_wanted" ]; then
+    echo "[setup] installing the web UI's npm packages"
+    (cd cloud/web && npm ci --no-audit --no-fund --loglevel=error)
+    echo "$web_wanted" > "$web_stamp"
+else
+    echo "[setup] web UI npm packages up to date"
+fi

@@ -29,6 +29,7 @@ from cloud.db.migrate import migrate
 from cloud.ingest.worker import IngestWorker
 from cloud.notify import NotificationPublisher
 from cloud.settings import CloudSettings
+from cloud.web import pages as web_pages
 from protocols.errors import CareBridgeError
 
 log = logging.getLogger("carebridge.api")
@@ -93,4 +94,5 @@ def create_app(settings: CloudSettings) -> FastAPI:
     app.include_router(provisioning_routes.router)
     app.include_router(programme_routes.router)
     app.include_router(qc_routes.router)
+    web_pages.install(app)
     return app

@@ -14,6 +14,7 @@ from psycopg.rows import dict_row
 from cloud.auth import Role, User
 from cloud.db import care_store
 from cloud.settings import CloudSettings
+from cloud.web import session
 
 
 def _conn(request: Request) -> Iterator[psycopg.Connection[dict[str, Any]]]:
@@ -38,12 +39,25 @@ Offset = Annotated[int, Query(ge=0)]
 _bearer = HTTPBearer(auto_error=False, description="token from POST /api/v1/auth/token")
 
 
-def _current_user(
-    conn: Conn, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
-) -> User:
-    if credentials is None or not credentials.credentials:
+def _request_token(request: Request, credentials: HTTPAuthorizationCredentials | None) -> str:
+    """The bearer token, else the web UI's session cookie, whose changes must come from a
+    page of this site (CSRF)."""
+    if credentials is not None and credentials.credentials:
+        return credentials.credentials.strip()
+    token = session.token_from_cookie(request)
+    if token is None:
         raise HTTPException(401, "sign in first", headers={"WWW-Authenticate": "Bearer"})
-    user = care_store.user_for_token(conn, credentials.credentials.strip())
+    if request.method not in session.SAFE_METHODS and not session.same_origin(request):
+        raise HTTPException(403, "cross-site request refused")
+    return token
+
+
+def _current_user(
+    request: Request,
+    conn: Conn,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> User:
+    user = care_store.user_for_token(conn, _request_token(request, credentials))
     if user is None:
         raise HTTPException(401, "token unknown or expired", headers={"WWW-Authenticate": "Bearer"})
     return user
@@ -59,7 +73,9 @@ def user_from_request(request: Request) -> User:
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token:
-        token = request.query_params.get("access_token", "")
+        token = request.query_params.get("access_token", "") or (
+            session.token_from_cookie(request) or ""
+        )
     if not token:
         raise HTTPException(401, "sign in first", headers={"WWW-Authenticate": "Bearer"})
     with request.app.state.pool.connection() as conn:

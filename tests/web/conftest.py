@@ -1,0 +1,119 @@
+"""One real stack for the web tests (TimescaleDB, Mosquitto, `python -m cloud serve`),
+started once for the package: two care teams, their staff, patients, and a publisher that
+sends readings as an edge over MQTT."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import httpx
+import paho.mqtt.client as mqtt
+import psycopg
+import pytest
+
+from cloud.db import care_store
+from cloud.db.migrate import migrate
+from devstack.cloud import CloudProcess
+from devstack.mosquitto import LocalMosquitto
+from devstack.ports import free_port
+from devstack.postgres import LocalPostgres
+from protocols import topics
+from protocols.messages import ReadingsBatch, encode
+from protocols.reading import Reading
+from tests.conftest import PASSWORD, cloud_env, make_user
+
+HOME_EDGE = "home-web"
+
+
+@dataclass
+class WebStack:
+    base_url: str
+    database_url: str
+    broker_port: int
+
+    def publish(self, readings: list[Reading], edge_id: str = HOME_EDGE) -> None:
+        """Send readings as an edge does: one batch, QoS 1, on the edge's topic."""
+        batch = ReadingsBatch(
+            edge_id=edge_id, batch_id=uuid.uuid4(), sent_at=datetime.now(UTC), readings=readings
+        )
+        client = mqtt.Client(
+            mqtt.CallbackAPIVersion.VERSION2,
+            client_id=f"{edge_id}-{uuid.uuid4().hex[:6]}",
+            protocol=mqtt.MQTTv5,
+        )
+        client.connect("127.0.0.1", self.broker_port)
+        client.loop_start()
+        client.publish(topics.readings(edge_id), encode(batch), qos=1).wait_for_publish(5)
+        client.disconnect()
+        client.loop_stop()
+
+    def signed_in(self, username: str) -> httpx.Client:
+        """An HTTP client holding the web session cookie of `username`."""
+        client = httpx.Client(base_url=self.base_url, follow_redirects=False, timeout=10)
+        response = client.post(
+            "/login",
+            data={"username": username, "password": PASSWORD},
+            headers={"Origin": self.base_url},
+        )
+        assert response.status_code == 303, response.text
+        return client
+
+    def sql(self, query: str, *params: object) -> list[tuple]:  # type: ignore[type-arg]
+        with psycopg.connect(self.database_url, autocommit=True) as conn:
+            cur = conn.execute(query, params)
+            return cur.fetchall() if cur.description else []
+
+
+def _seed(url: str) -> None:
+    make_user(url, "cm-a", "case_manager", ("team-a",))
+    make_user(url, "doc-a", "doctor", ("team-a",))
+    make_user(url, "hm-a", "health_manager", ("team-a",))
+    make_user(url, "cm-b", "case_manager", ("team-b",))
+    make_user(url, "qc", "qc_supervisor")
+    make_user(url, "root", "admin")
+    with psycopg.connect(url, autocommit=True) as conn:
+        care_store.create_patient(
+            conn,
+            "P-100",
+            "张三明",
+            team_id="team-a",
+            case_manager_id="cm-a",
+            doctor_id="doc-a",
+            id_number="110101195001011234",
+            phone="13800138000",
+            cohorts=["hypertension"],
+        )
+        care_store.create_patient(
+            conn, "P-200", "李四", team_id="team-b", case_manager_id="cm-b", cohorts=[]
+        )
+        conn.execute(f"INSERT INTO edges (edge_id, mode) VALUES ('{HOME_EDGE}', 'home')")
+        conn.execute("INSERT INTO edges (edge_id, mode) VALUES ('centre-web', 'centre')")
+
+
+@pytest.fixture(scope="package")
+def web_stack(
+    pg_server: LocalPostgres, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[WebStack]:
+    name = f"web_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(pg_server.admin_dsn(), autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    url = pg_server.admin_dsn(name)
+    migrate(url)
+    _seed(url)
+    work: Path = tmp_path_factory.mktemp("web")
+    broker = LocalMosquitto(work / "mosquitto", free_port())
+    broker.start()
+    port = free_port()
+    cloud = CloudProcess(cloud_env(url, broker, port), port, work / "cloud.log")
+    try:
+        cloud.start(timeout=30)
+        yield WebStack(cloud.base_url, url, broker.port)
+    finally:
+        cloud.stop()
+        broker.stop()
+        with psycopg.connect(pg_server.admin_dsn(), autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
