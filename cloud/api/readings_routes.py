@@ -6,7 +6,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo
 
-from fastapi import APIRouter, HTTPException, Query, Response
+from fastapi import APIRouter, HTTPException, Query, Request, Response
 from pydantic import BaseModel, Field
 
 from cloud.api.deps import Conn, CurrentUser, Limit, Offset, Settings, patient_access, require
@@ -83,7 +83,9 @@ class LatestQuery(BaseModel):
 
 
 @router.post("/latest")
-def latest_for_patients(conn: Conn, user: CurrentUser, query: LatestQuery) -> Response:
+def latest_for_patients(
+    request: Request, conn: Conn, user: CurrentUser, query: LatestQuery
+) -> Response:
     """The latest reading per metric for many patients at once (panels, dashboards).
 
     Response: `{"items": [{patient_id, metric, measured_at, value, reading_id, source}]}`.
@@ -93,7 +95,9 @@ def latest_for_patients(conn: Conn, user: CurrentUser, query: LatestQuery) -> Re
     if user.role is not Role.QC_SUPERVISOR:
         ids = q.visible_patients(conn, ids, sorted(user.team_ids))
     care_store.audit(conn, user, "view_latest_many", None, patients=len(ids))
-    items = q.latest_for_as_json(conn, ids)
+    pool = request.app.state.pool
+    # A short wait for the second connection: a busy pool must not hold requests hostage.
+    items = q.latest_for_panel_as_json(conn, lambda: pool.connection(timeout=0.05), ids)
     return Response(b'{"items":' + items + b"}", media_type="application/json")
 
 
