@@ -36,8 +36,9 @@ function seriesFor(spec, line, index, points, animate) {
           data: [[{ yAxis: band.low ?? 0 }, { yAxis: band.high ?? "max" }]],
         }
       : undefined;
+  const name = document.documentElement.lang === "en" ? line.name_en : line.name_zh;
   return {
-    name: document.documentElement.lang === "en" ? line.name_en : line.name_zh,
+    name,
     type: "line",
     data,
     animation: animate,
@@ -49,7 +50,12 @@ function seriesFor(spec, line, index, points, animate) {
       data: line.thresholds.filter((th) => !th.target).map((th) => ({
         yAxis: th.value,
         lineStyle: { color: TIER_COLOURS[th.tier], type: "dashed" },
-        label: { formatter: `${t(`tier.${th.tier}`)} ${th.op}${th.value}`, position: "insideEndTop" },
+        // Named by metric and condition: on the blood-pressure chart two metrics share an axis,
+        // and a bare "高 <90" would read as "high" for a low value.
+        label: {
+          formatter: t("pt.threshold_line", { metric: name, op: th.op, value: th.value, tier: t(`tier.${th.tier}`) }),
+          position: "insideEndTop",
+        },
       })),
     },
   };
