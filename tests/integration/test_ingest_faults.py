@@ -20,6 +20,7 @@ from devstack.postgres import LocalPostgres
 from protocols import topics
 from protocols.messages import Ack, ReadingsBatch, decode, encode
 from simulators.readings import SimulatedGlucoseMeter
+from tests.integration.edge_support import register_edge
 
 EDGE = "edge-load"
 
@@ -78,11 +79,6 @@ class Publisher:
         self.client.loop_stop()
 
 
-def _register_edge(url: str) -> None:
-    with psycopg.connect(url) as conn:
-        conn.execute("INSERT INTO edges (edge_id, mode) VALUES (%s, 'centre')", (EDGE,))
-
-
 def _worker(url: str, port: int, worker_id: str) -> IngestWorker:
     worker = IngestWorker(
         CloudSettings(
@@ -114,7 +110,7 @@ def _stored(url: str, ids: set[uuid.UUID]) -> tuple[int, int]:
 
 
 def test_two_workers_share_the_subscription_and_store_each_reading_once(database_url, broker):
-    _register_edge(database_url)
+    register_edge(database_url, EDGE)
     workers = [_worker(database_url, broker.port, f"w{i}") for i in (1, 2)]
     publisher = Publisher(broker.port)
     try:
@@ -139,7 +135,7 @@ def test_a_database_outage_under_load_loses_nothing_and_stores_nothing_twice(bro
     worker = None
     try:
         migrate(server.dsn)
-        _register_edge(server.dsn)
+        register_edge(server.dsn, EDGE)
         worker = _worker(server.dsn, broker.port, "w-outage")
         publisher = Publisher(broker.port)
         _wait_connected(worker)
