@@ -11,10 +11,11 @@ import paho.mqtt.client as mqtt
 import psycopg
 from psycopg.rows import dict_row
 
+from cloud.mqtt_client import cloud_client
 from cloud.settings import CloudSettings
 from protocols import topics
 from protocols.errors import CareBridgeError
-from protocols.messages import NotificationSeverity, PatientNotification, encode
+from protocols.messages import EdgeConfig, NotificationSeverity, PatientNotification, encode
 
 log = logging.getLogger("carebridge.notify")
 
@@ -27,15 +28,9 @@ class NotificationPublisher:
     """One MQTT connection per cloud process for messages to edges."""
 
     def __init__(self, settings: CloudSettings) -> None:
-        self._client = mqtt.Client(
-            mqtt.CallbackAPIVersion.VERSION2,
-            client_id=f"notify-{settings.ingest_worker_id}-{uuid.uuid4().hex[:6]}",
-            protocol=mqtt.MQTTv5,
+        self._client = cloud_client(
+            settings, f"notify-{settings.ingest_worker_id}-{uuid.uuid4().hex[:6]}"
         )
-        if settings.mqtt_username:
-            self._client.username_pw_set(settings.mqtt_username, settings.mqtt_password)
-        if settings.mqtt_tls_ca_file:
-            self._client.tls_set(ca_certs=settings.mqtt_tls_ca_file)
         self._client.connect_async(settings.mqtt_host, settings.mqtt_port, keepalive=30)
         self._client.loop_start()
 
@@ -43,6 +38,18 @@ class NotificationPublisher:
         info = self._client.publish(topics.notifications(edge_id), encode(message), qos=1)
         if info.rc != mqtt.MQTT_ERR_SUCCESS:
             raise NotificationError(f"the broker link refused the message ({info.rc})")
+
+    def publish_config(self, message: EdgeConfig, timeout_s: float = 5.0) -> None:
+        """Retained, so an agent that connects later still gets it. Waits for the broker's
+        PUBACK: the caller records as published only what the broker holds."""
+        info = self._client.publish(
+            topics.config(message.edge_id), encode(message), qos=1, retain=True
+        )
+        if info.rc != mqtt.MQTT_ERR_SUCCESS:
+            raise NotificationError(f"the broker link refused the configuration ({info.rc})")
+        info.wait_for_publish(timeout_s)
+        if not info.is_published():
+            raise NotificationError("the broker did not confirm the configuration in time")
 
     def close(self) -> None:
         self._client.disconnect()

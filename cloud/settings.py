@@ -32,6 +32,9 @@ class CloudSettings(BaseSettings):
     """The broker address handed to enrolling edges (default: `mqtt_host`)."""
     provision_mqtt_port: int | None = None
     provision_mqtt_tls: bool = False
+    provision_failure_limit: int = Field(default=10, ge=1)
+    """Wrong or spent enrolment codes one client address may try per window before 429."""
+    provision_failure_window_s: float = Field(default=600.0, gt=0)
 
     timezone: str = "Asia/Shanghai"
     """The hospital's time zone: it decides which calendar day a reading belongs to."""
@@ -62,6 +65,8 @@ class CloudSettings(BaseSettings):
     """Where a standalone worker (`python -m cloud ingest`) serves /metrics on 127.0.0.1."""
     ingest_worker_stale_s: float = Field(default=15.0, gt=0)
     """A worker silent for longer is reported down by /health."""
+    edge_offline_warn_minutes: float = Field(default=15.0, gt=0)
+    """/health lists an edge offline for longer than this (and any with an outbox alarm)."""
 
 
 @lru_cache(maxsize=1)

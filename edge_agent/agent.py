@@ -16,7 +16,7 @@ import logging
 import os
 import time
 import uuid
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
@@ -27,7 +27,14 @@ from edge_agent.drain import TokenBucket
 from edge_agent.outbox import Outbox, OutboxStats
 from edge_agent.settings import EdgeSettings
 from edge_agent.uplink import MqttUplink
-from protocols.messages import Ack, EdgeConfig, EdgeState, EdgeStatus, ReadingsBatch
+from protocols.messages import (
+    Ack,
+    DeviceStatus,
+    EdgeConfig,
+    EdgeState,
+    EdgeStatus,
+    ReadingsBatch,
+)
 from protocols.reading import Reading
 
 log = logging.getLogger("carebridge.edge")
@@ -55,6 +62,8 @@ class EdgeAgent:
         self.uplink = uplink
         self.downlink = Downlink(settings.edge_id)
         self.last_ack_at: datetime | None = None
+        self.device_statuses: Callable[[], Awaitable[list[DeviceStatus]]] | None = None
+        """Set by whoever runs the device side (`runtime`), for the retained status."""
         self._in_flight: dict[uuid.UUID, float] = {}
         """Batch id → when it was sent (monotonic); an overdue one frees its slot."""
         self._resend_in_flight = False
@@ -193,6 +202,9 @@ class EdgeAgent:
             agent_version=AGENT_VERSION,
             outbox_pending=stats.pending,
             outbox_oldest_age_s=stats.oldest_pending_age_s,
+            outbox_capacity=stats.capacity,
+            outbox_level=stats.level.value,
+            devices=await self.device_statuses() if self.device_statuses else [],
         )
 
     async def _report_status(self, stop: asyncio.Event) -> None:

@@ -9,25 +9,25 @@ id makes that safe). The cloud applies it with the same store function as the we
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 import uuid
 from collections.abc import Awaitable, Callable, Iterable
 from datetime import UTC, datetime, timedelta
 
 from edge_agent.local_state import LocalState
+from edge_agent.request_sync import Publish, RequestSync
 from protocols import topics
-from protocols.errors import CareBridgeError
-from protocols.messages import AssignmentResult, MeasurementAssignment, decode, encode
+from protocols.messages import AssignmentResult, MeasurementAssignment, encode
 
 log = logging.getLogger("carebridge.edge.assignments")
 
 ReadingStates = Callable[[Iterable[str]], Awaitable[dict[str, str]]]
-Publish = Callable[[str, bytes], bool]
 
 
-class AssignmentSync:
+class AssignmentSync(RequestSync[AssignmentResult]):
+    result_model = AssignmentResult
+    log = log
+
     def __init__(
         self,
         *,
@@ -38,36 +38,17 @@ class AssignmentSync:
         resend_after: timedelta = timedelta(seconds=30),
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
-        self.edge_id = edge_id
+        super().__init__(edge_id=edge_id, publish=publish, resend_after=resend_after, now=now)
         self.state = state
         self._reading_states = reading_states
-        self._publish = publish
-        self._resend_after = resend_after
-        self._now = now
-        self._wake = asyncio.Event()
-        self._results: asyncio.Queue[AssignmentResult] = asyncio.Queue()
-        self._sent_at: dict[str, datetime] = {}
-        """When this process last sent each assignment; after a restart all are due."""
 
     @property
     def result_topic(self) -> str:
         return topics.assignment_results(self.edge_id)
 
-    def on_result_payload(self, payload: bytes) -> None:
-        """The uplink's handler for the results topic (runs on the event loop)."""
-        try:
-            self._results.put_nowait(decode(payload, AssignmentResult))
-        except CareBridgeError as exc:
-            log.error(
-                "unreadable assignment result", extra={"code": exc.code, "reason": exc.reason}
-            )
-            return
-        self._wake.set()
-
     async def step(self) -> int:
         """Apply results that came in, send what is ready; returns how many were sent."""
-        while not self._results.empty():
-            result = self._results.get_nowait()
+        for result in self._take_results():
             applied = await self.state.apply_assignment_result(
                 result.assignment_id.hex, result.status.value, result.reason
             )
@@ -105,23 +86,8 @@ class AssignmentSync:
                 note=item.note,
                 requested_at=now,
             )
-            if self._publish(topics.assignments(self.edge_id), encode(message)):
+            topic = topics.assignments(self.edge_id)
+            if self._send(item.assignment_id, topic, encode(message), now):
                 await self.state.mark_assignment_sent(item.assignment_id, now)
-                self._sent_at[item.assignment_id] = now
                 sent += 1
         return sent
-
-    def _due(self, assignment_id: str, now: datetime) -> bool:
-        last = self._sent_at.get(assignment_id)
-        return last is None or now - last >= self._resend_after
-
-    async def run(self, stop: asyncio.Event, every: float = 1.0) -> None:
-        while not stop.is_set():
-            try:
-                await self.step()
-            except Exception:  # the agent keeps running; the next step tries again
-                log.exception("assignment sync step failed")
-            self._wake.clear()
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(every):
-                    await self._wake.wait()

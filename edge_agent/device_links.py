@@ -25,6 +25,7 @@ import contextlib
 import functools
 import logging
 import random
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, tzinfo
@@ -52,13 +53,16 @@ from edge_agent.attribution import (
 from edge_agent.backoff import DEVICE_RETRY, FailureKind, RetryPolicy, classify, retry_delay
 from edge_agent.clock import DEFAULT_TOLERANCE, clock_offset, device_local, judge_time
 from edge_agent.local_state import KnownDevice, LocalState
-from protocols.reading import DeviceRef, Reading, Source
+from protocols.messages import DeviceStatus
+from protocols.reading import DeviceKind, DeviceRef, Reading, Source
 
 log = logging.getLogger("carebridge.edge.devices")
 
 _SEEN_WRITE_EVERY_S = 30.0
 """Advertisements come many times a second; the devices table needs one write a while."""
 _SUPERVISE_EVERY_S = 0.2
+_KINDS = frozenset(kind.value for kind in DeviceKind)
+_IDENTIFIER = re.compile(r"^[A-Za-z0-9_.:\-]+$")
 _HEARD_WITHIN_S = 15.0
 """Connect only to a device heard this recently: one that stopped advertising is away."""
 
@@ -538,3 +542,40 @@ class DeviceLinks:
 
     def status(self) -> list[dict[str, Any]]:
         return [link.as_json() for link in self.links.values()]
+
+    async def device_statuses(self) -> list[DeviceStatus]:
+        """The paired devices as the retained `EdgeStatus` carries them to the cloud."""
+        return device_statuses(await self.state.devices(paired_only=True), self.links)
+
+
+def device_statuses(
+    paired: Sequence[KnownDevice], links: dict[str, LinkStatus]
+) -> list[DeviceStatus]:
+    """Paired devices (what the local state knows) with their live link, if any."""
+    statuses = []
+    for device in paired:
+        link = links.get(device.address)
+        kind = device.kind or (link.kind if link else None)
+        if kind not in _KINDS:
+            continue  # not catalogued: nothing the cloud could name
+        statuses.append(
+            DeviceStatus(
+                serial=_identifier_or_none(device.serial),
+                kind=DeviceKind(kind),
+                connected=bool(link and link.connected),
+                last_seen_at=device.last_seen_at,
+                battery_percent=device.battery_percent,
+                address=device.address,
+                model=device.model[:64] if device.model else None,
+                last_error_kind=device.last_error_code,
+            )
+        )
+    return statuses
+
+
+def _identifier_or_none(serial: str | None) -> str | None:
+    # A serial with characters outside the protocol's identifiers is shown by `list`
+    # locally but not sent, rather than failing the whole status message.
+    if serial and _IDENTIFIER.match(serial) and len(serial) <= 64:
+        return serial
+    return None

@@ -110,6 +110,7 @@ async def running_agent(
             options=options or link_options(settings),
             now=now,
         )
+        agent.device_statuses = links.device_statuses
         running = RunningAgent(agent, links, state, sync, None)
         if settings.health_port:
             health = HealthServer(

@@ -26,6 +26,7 @@ from mobile_app.screens import (
     MeasureScreen,
     MembersScreen,
     MessagesScreen,
+    QuestionnaireScreen,
     SettingsScreen,
     TodayScreen,
 )
@@ -34,13 +35,24 @@ from mobile_app.viewmodels.display import spawn
 from mobile_app.viewmodels.history import HistoryViewModel
 from mobile_app.viewmodels.measure import MeasureViewModel
 from mobile_app.viewmodels.messages import MessagesViewModel
+from mobile_app.viewmodels.questionnaire import QuestionnaireViewModel
 from mobile_app.viewmodels.settings import SettingsViewModel
 from mobile_app.viewmodels.today import TodayViewModel
 from protocols.messages import PatientNotification
 
 log = logging.getLogger("carebridge.app")
 
-KV_FILES = ("common", "bind", "today", "measure", "history", "messages", "settings", "root")
+KV_FILES = (
+    "common",
+    "bind",
+    "today",
+    "measure",
+    "history",
+    "messages",
+    "questionnaire",
+    "settings",
+    "root",
+)
 
 CJK_FONTS = (
     # Debian/Ubuntu (fonts-noto-cjk), then Android's system font.
@@ -100,6 +112,7 @@ class CareBridgeApp(App):
         self.measure = MeasureViewModel(phone, **(measure_options or {}))
         self.history = HistoryViewModel(phone)
         self.messages = MessagesViewModel(phone)
+        self.questionnaire = QuestionnaireViewModel(phone)
         self.settings_vm = SettingsViewModel(phone)
         self.root_view: RootView | None = None
         self._since_reminder_check = 0.0
@@ -118,7 +131,8 @@ class CareBridgeApp(App):
             TodayScreen(vm=self.today),
             MeasureScreen(vm=self.measure),
             HistoryScreen(vm=self.history),
-            MessagesScreen(vm=self.messages),
+            MessagesScreen(vm=self.messages, forms_vm=self.questionnaire),
+            QuestionnaireScreen(vm=self.questionnaire),
             SettingsScreen(vm=self.settings_vm),
         ):
             screens.add_widget(screen)
@@ -144,6 +158,9 @@ class CareBridgeApp(App):
             spawn(self.history.refresh())
         elif name == "messages":
             spawn(self.messages.opened())
+            spawn(self.questionnaire.refresh())
+        elif name == "questionnaire":
+            spawn(self.questionnaire.refresh())
         elif name == "settings":
             self.settings_vm.refresh()
         elif name == "members":
@@ -165,6 +182,10 @@ class CareBridgeApp(App):
         self.today.refresh()
         if self.measure.stage == "result" and self.measure.sync != "uploaded":
             spawn(self.measure.refresh_sync())
+        # Submitted answers turn from "waiting to upload" to "sent" while one looks.
+        on_form = self.root_view is not None and self.root_view.current == "questionnaire"
+        if on_form and self.questionnaire.submitted:
+            spawn(self.questionnaire.refresh())
         self._since_reminder_check += dt
         if self._since_reminder_check >= REMINDER_CHECK_EVERY_S:
             self._since_reminder_check = 0.0

@@ -15,12 +15,14 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from edge_agent.agent import EdgeAgent
+from edge_agent.answer_sync import Answer, AnswerSync, KeptAnswers
 from edge_agent.outbox import Outbox
 from edge_agent.provisioning import CREDENTIALS_FILE, apply_credentials
 from edge_agent.settings import EdgeSettings
 from edge_agent.uplink import MqttUplink
 from mobile_app.profile import Profile
 from protocols.messages import EdgeConfig, PatientNotification
+from protocols.questionnaires import Questionnaire
 from protocols.reading import Reading
 
 NotificationCallback = Callable[[PatientNotification], None]
@@ -54,22 +56,36 @@ class HomeEdge:
         self._on_notification = on_notification
         self._outbox: Outbox | None = None
         self._agent: EdgeAgent | None = None
+        self._answers: AnswerSync | None = None
         self._stop = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._answers_task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
         self._outbox = await Outbox(self.settings.outbox_path).open()
-        self._agent = EdgeAgent(self.settings, self._outbox, MqttUplink(self.settings, loop))
+        uplink = MqttUplink(self.settings, loop)
+        self._agent = EdgeAgent(self.settings, self._outbox, uplink)
         self._agent.downlink.on_notification.append(self._on_notification)
+        self._answers = await AnswerSync(
+            self._outbox.db, edge_id=self.settings.edge_id, publish=uplink.publish
+        ).open()
+        # Before the first connection: the uplink subscribes its extra topics on connect.
+        uplink.extra_topics[self._answers.result_topic] = self._answers.on_result_payload
         # run() opens the downlink too (idempotent); opening it here lets the screens read
         # the kept plan and messages before the first broker connection.
         await self._agent.downlink.open(self._outbox.db)
         self._stop.clear()
         self._task = asyncio.create_task(self._agent.run(self._stop), name="home-edge")
+        self._answers_task = asyncio.create_task(
+            self._answers.run(self._stop), name="home-edge-answers"
+        )
 
     async def stop(self) -> None:
         self._stop.set()
+        if self._answers_task is not None:
+            await self._answers_task
+            self._answers_task = None
         if self._task is not None:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
@@ -115,3 +131,23 @@ class HomeEdge:
     async def mark_read(self, notification_ids: Iterable[uuid.UUID]) -> None:
         for notification_id in notification_ids:
             await self.agent.downlink.mark_read(notification_id)
+
+    @property
+    def questionnaires(self) -> dict[str, Questionnaire]:
+        """The forms the cloud's configuration carries, by id."""
+        config = self.config
+        return {} if config is None else {q.questionnaire_id: q for q in config.questionnaires}
+
+    async def submit_answers(
+        self, patient_id: str, form: Questionnaire, answers: dict[str, Answer]
+    ) -> KeptAnswers:
+        """Keep the answers (durable on return); they go to the cloud when it is reachable."""
+        if self._answers is None:
+            raise RuntimeError("the home edge is not running")
+        return await self._answers.submit(patient_id, form, answers)
+
+    async def kept_answers(self, patient_ids: Iterable[str]) -> list[KeptAnswers]:
+        if self._answers is None:
+            return []
+        wanted = set(patient_ids)
+        return [a for a in await self._answers.kept() if a.patient_id in wanted]

@@ -155,11 +155,29 @@ class HistoryScreen(AppScreen):
 
 
 class MessagesScreen(AppScreen):
+    forms_vm = ObjectProperty(None, rebind=True)
+    """The questionnaire view-model: its forms are listed here, each opens its screen."""
+
     def on_kv_post(self, _base: Any) -> None:
         self.vm.bind(messages=self._rebuild, reminders=self._rebuild)
+        self.forms_vm.bind(forms=self._rebuild)
         self._rebuild()
 
+    def _open_form(self, questionnaire_id: str) -> None:
+        if self.forms_vm.open(questionnaire_id):
+            App.get_running_app().show("questionnaire")
+
     def _rebuild(self, *_: object) -> None:
+        fill(
+            self.ids.form_list,
+            (
+                Factory.BigButton(
+                    text=f["title"] + "\n" + f["state_text"],
+                    on_release=lambda _b, qid=f["questionnaire_id"]: self._open_form(qid),
+                )
+                for f in self.forms_vm.forms
+            ),
+        )
         fill(
             self.ids.message_list,
             (
@@ -184,6 +202,38 @@ class MessagesScreen(AppScreen):
                 for r in self.vm.reminders
             ),
         )
+
+
+class QuestionnaireScreen(AppScreen):
+    def on_kv_post(self, _base: Any) -> None:
+        self.vm.bind(questions=self._rebuild)
+        self._rebuild()
+
+    def _rebuild(self, *_: object) -> None:
+        fill(self.ids.question_list, (w for q in self.vm.questions for w in self._widgets(q)))
+
+    def _widgets(self, question: dict[str, Any]) -> list[Any]:
+        widgets: list[Any] = [Factory.BodyLabel(text=question["text"], bold=True)]
+        if question["type"] == "number":
+            field = Factory.BigInput(text=question["value"], input_filter="float")
+            field.bind(
+                on_text_validate=lambda w, qid=question["id"]: self.vm.enter_number(qid, w.text),
+                focus=lambda w, focused, qid=question["id"]: (
+                    None if focused or not w.text else self.vm.enter_number(qid, w.text)
+                ),
+            )
+            return [*widgets, field]
+        for option in question["options"]:
+            widgets.append(
+                Factory.ChoiceButton(
+                    text=("✓ " if option["chosen"] else "○ ") + option["label"],
+                    chosen=option["chosen"],
+                    on_release=lambda _b, qid=question["id"], v=option["value"]: self.vm.choose(
+                        qid, v
+                    ),
+                )
+            )
+        return widgets
 
 
 class SettingsScreen(AppScreen):

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import uuid
 from dataclasses import dataclass
-from datetime import time
+from datetime import date, time
 from enum import StrEnum
 from functools import cached_property
 from typing import Annotated, Any, Literal, TypeVar
@@ -18,6 +18,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationErro
 
 from protocols.errors import MalformedMessageError, SchemaViolationError, UnsupportedVersionError
 from protocols.metrics import Metric
+from protocols.questionnaires import Questionnaire
 from protocols.reading import DeviceKind, Identifier, Reading
 
 PROTOCOL_VERSION: Literal[1] = 1
@@ -74,11 +75,19 @@ class EdgeState(StrEnum):
 class DeviceStatus(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    serial: Identifier
+    serial: Identifier | None
+    """None until the device's Device Information was read in a first session."""
     kind: DeviceKind
     connected: bool
     last_seen_at: AwareDatetime | None = None
     battery_percent: int | None = Field(default=None, ge=0, le=100)
+    address: str | None = Field(default=None, max_length=64)
+    model: str | None = Field(default=None, max_length=64)
+    last_error_kind: str | None = Field(default=None, max_length=32)
+    """The failure kind of the last failed session (`edge_agent.backoff.FailureKind`)."""
+
+
+OutboxLevelName = Literal["ok", "warning", "critical", "full"]
 
 
 class EdgeStatus(_Message):
@@ -92,6 +101,8 @@ class EdgeStatus(_Message):
     agent_version: str | None = None
     outbox_pending: int | None = Field(default=None, ge=0)
     outbox_oldest_age_s: float | None = Field(default=None, ge=0)
+    outbox_capacity: int | None = Field(default=None, ge=1)
+    outbox_level: OutboxLevelName | None = None
     devices: list[DeviceStatus] = []
 
 
@@ -126,6 +137,19 @@ class PlannedMeasurement(BaseModel):
     patient_id: Identifier
 
 
+class RevisitReminder(BaseModel):
+    """A revisit (复诊) the patient's pathway schedules, for the app's reminder."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    patient_id: Identifier
+    due_on: date
+    """The revisit's local day as the pathway scheduled it."""
+    window_days: int = Field(ge=0)
+    """A revisit within `due_on` ± this many days counts as on time."""
+    title: str = Field(max_length=128)
+
+
 class EdgeConfig(_Message):
     """Cloud → edge, retained: the whole configuration, replacing the previous one."""
 
@@ -136,6 +160,10 @@ class EdgeConfig(_Message):
     device_bindings: list[DeviceBinding] = []
     centre_patients: list[PatientRef] = []
     measurement_plan: list[PlannedMeasurement] = []
+    questionnaires: list[Questionnaire] = []
+    """Forms the app may show its patients (format and skip logic: `protocols.questionnaires`)."""
+    revisits: list[RevisitReminder] = []
+    """Revisits not yet made whose window is still open (home edges)."""
 
 
 class NotificationSeverity(StrEnum):
@@ -195,6 +223,41 @@ class AssignmentResult(_Message):
     reason: str | None = None
 
 
+class QuestionnaireAnswers(_Message):
+    """Edge → cloud: a form the patient answered in the app (the phone has no HTTP account).
+
+    The cloud stores it with the same store function as `POST /api/v1/questionnaire-responses`
+    (scoring, risk level, follow-up task) and answers with `QuestionnaireAnswersResult`.
+    `answer_id` is the idempotency key: resending is safe, it is stored once."""
+
+    type: Literal["questionnaire_answers"] = "questionnaire_answers"
+    answer_id: uuid.UUID
+    edge_id: Identifier
+    patient_id: Identifier
+    questionnaire_id: Identifier
+    questionnaire_version: int = Field(ge=1)
+    answers: dict[str, str | list[str] | float]
+    answered_at: AwareDatetime
+
+
+class AnswersStatus(StrEnum):
+    STORED = "stored"
+    REJECTED = "rejected"
+    """Never stored; the reason says why (kept in the cloud's dead letters). Do not resend."""
+
+
+class QuestionnaireAnswersResult(_Message):
+    """Cloud → edge, after the answers' transaction committed (or they were refused)."""
+
+    type: Literal["questionnaire_answers_result"] = "questionnaire_answers_result"
+    answer_id: uuid.UUID
+    status: AnswersStatus
+    code: str | None = None
+    reason: str | None = None
+    score: float | None = None
+    risk_level: str | None = None
+
+
 AnyMessage = Annotated[
     ReadingsBatch
     | Ack
@@ -202,7 +265,9 @@ AnyMessage = Annotated[
     | EdgeConfig
     | PatientNotification
     | MeasurementAssignment
-    | AssignmentResult,
+    | AssignmentResult
+    | QuestionnaireAnswers
+    | QuestionnaireAnswersResult,
     Field(discriminator="type"),
 ]
 

@@ -20,6 +20,8 @@ from protocols.messages import (
     EdgeStatus,
     MeasurementAssignment,
     PatientNotification,
+    QuestionnaireAnswers,
+    QuestionnaireAnswersResult,
     ReadingsBatch,
 )
 from protocols.reading import Reading
@@ -35,6 +37,8 @@ MODELS: dict[str, type[BaseModel]] = {
     "patient_notification": PatientNotification,
     "measurement_assignment": MeasurementAssignment,
     "assignment_result": AssignmentResult,
+    "questionnaire_answers": QuestionnaireAnswers,
+    "questionnaire_answers_result": QuestionnaireAnswersResult,
 }
 
 

@@ -54,8 +54,19 @@ def assignment_results(edge_id: str) -> str:
     return f"{_edge(edge_id)}/assignment-results"
 
 
+def questionnaire_answers(edge_id: str) -> str:
+    """Edge → cloud, QoS 1: `QuestionnaireAnswers` the patient gave in the app."""
+    return f"{_edge(edge_id)}/questionnaire-answers"
+
+
+def questionnaire_answer_results(edge_id: str) -> str:
+    """Cloud → edge, QoS 1: `QuestionnaireAnswersResult` (stored or rejected)."""
+    return f"{_edge(edge_id)}/questionnaire-answer-results"
+
+
 ALL_READINGS = f"{ROOT}/edges/+/readings"
 ALL_ASSIGNMENTS = f"{ROOT}/edges/+/assignments"
+ALL_QUESTIONNAIRE_ANSWERS = f"{ROOT}/edges/+/questionnaire-answers"
 ALL_STATUS = f"{ROOT}/edges/+/status"
 
 
@@ -66,6 +77,10 @@ def shared(topic_filter: str, group: str = INGEST_SHARE_GROUP) -> str:
 
 def is_assignments(topic: str) -> bool:
     return topic.startswith(f"{ROOT}/edges/") and topic.endswith("/assignments")
+
+
+def is_questionnaire_answers(topic: str) -> bool:
+    return topic.startswith(f"{ROOT}/edges/") and topic.endswith("/questionnaire-answers")
 
 
 def edge_id_of(topic: str) -> str | None:

@@ -6,6 +6,7 @@ nothing is ever skipped for want of infrastructure.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 import uuid
@@ -71,16 +72,27 @@ def cloud_env(
     return env
 
 
-@pytest.fixture
-def cloud(database_url: str, broker: LocalMosquitto, tmp_path: Path) -> Iterator[CloudProcess]:
-    """The real cloud (`python -m cloud serve`) as a subprocess, with its ingest worker."""
+@contextlib.contextmanager
+def running_cloud(
+    database_url: str, broker: LocalMosquitto, workdir: Path, **extra: str
+) -> Iterator[CloudProcess]:
+    """The real cloud (`python -m cloud serve`) as a subprocess, with its ingest worker;
+    `extra` are more `CAREBRIDGE_*` variables (a test's compressed intervals)."""
     port = free_port()
-    process = CloudProcess(cloud_env(database_url, broker, port), port, tmp_path / "cloud.log")
+    env = cloud_env(database_url, broker, port, **extra)
+    process = CloudProcess(env, port, workdir / "cloud.log")
     process.start(timeout=30)
     try:
         yield process
     finally:
         process.stop()
+
+
+@pytest.fixture
+def cloud(database_url: str, broker: LocalMosquitto, tmp_path: Path) -> Iterator[CloudProcess]:
+    """The real cloud (`python -m cloud serve`) as a subprocess, with its ingest worker."""
+    with running_cloud(database_url, broker, tmp_path) as process:
+        yield process
 
 
 def wait_for(predicate, timeout: float = 15.0, interval: float = 0.1, message: str = ""):  # type: ignore[no-untyped-def]

@@ -1,7 +1,8 @@
 """The cloud's periodic clinical work, in every cloud process: SLA escalations, the
-no-repeat check, trend rules for patients with new readings, and (hourly) adherence to
-measurement plans. Each sweep locks what it handles with `FOR UPDATE SKIP LOCKED` (or is
-idempotent), so several processes may run it side by side."""
+no-repeat check, trend rules for patients with new readings, pathway tasks, the edges'
+configurations that changed, and (hourly) adherence to measurement plans. Each sweep locks
+what it handles with `FOR UPDATE SKIP LOCKED` (or is idempotent), so several processes may
+run it side by side."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from datetime import UTC, datetime
 import psycopg
 from psycopg_pool import ConnectionPool
 
-from cloud.db import pathway_tasks, sweeps
+from cloud.db import edge_config_store, pathway_tasks, sweeps
 from cloud.db.care_store import run_escalations
 from cloud.notify import NotificationError, NotificationPublisher, send_template
 
@@ -57,6 +58,10 @@ class ClinicalSweepJob:
                 conn, now, self._timezone, pathway_tasks.template_sender(conn, self._publisher)
             )
             done["pathway_tasks"] = pathway["activated"] + pathway["no_shows"]
+            # After the pathway sweep: the plans it just started are in this round's configs.
+            done["edge_configs"] = edge_config_store.run_config_sweep(
+                conn, self._publisher.publish_config, now, self._timezone
+            )
             if time.monotonic() - self._last_adherence >= ADHERENCE_EVERY_S:
                 done["adherence"] = sweeps.run_adherence_sweep(
                     conn, now, self._timezone, remind=self._reminder(conn)

@@ -16,6 +16,8 @@ from cloud.api import (
     assignment_routes,
     care_routes,
     devices_routes,
+    edge_config_routes,
+    edge_routes,
     programme_routes,
     provisioning_routes,
     qc_routes,
@@ -26,6 +28,7 @@ from cloud.api import (
 )
 from cloud.api.live import AlertFeed
 from cloud.db.migrate import migrate
+from cloud.ingest.edge_status import EdgeStatusListener
 from cloud.ingest.worker import IngestWorker
 from cloud.notify import NotificationPublisher
 from cloud.settings import CloudSettings
@@ -55,6 +58,8 @@ def create_app(settings: CloudSettings) -> FastAPI:
         app.state.publisher = publisher
         sweeps = ClinicalSweepJob(pool, publisher, settings.timezone, settings.sweep_interval_s)
         sweeps.start()
+        edge_status = EdgeStatusListener(settings, pool)
+        edge_status.start()
         feed = AlertFeed(settings.database_url)
         feed.start()
         app.state.feed = feed
@@ -66,6 +71,7 @@ def create_app(settings: CloudSettings) -> FastAPI:
             yield
         finally:
             await feed.stop()
+            edge_status.stop()
             sweeps.stop()
             publisher.close()
             if worker is not None:
@@ -94,5 +100,7 @@ def create_app(settings: CloudSettings) -> FastAPI:
     app.include_router(provisioning_routes.router)
     app.include_router(programme_routes.router)
     app.include_router(qc_routes.router)
+    app.include_router(edge_routes.router)
+    app.include_router(edge_config_routes.router)
     web_pages.install(app)
     return app

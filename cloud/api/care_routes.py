@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
-import json
 import uuid
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal
 
@@ -21,12 +18,15 @@ from cloud.api.deps import (
     CurrentUser,
     Limit,
     Offset,
+    Settings,
     patient_access,
     require,
     user_from_request,
 )
+from cloud.api.edge_config_routes import republish_patient
+from cloud.api.live import event_response
 from cloud.auth import TEAM_SCOPED, Role
-from cloud.db import care_store
+from cloud.db import alert_notify, care_store
 from cloud.notify import NotificationError, send_template
 from protocols.metrics import Metric
 
@@ -101,22 +101,11 @@ async def queue_events(request: Request) -> StreamingResponse:
     user = await run_in_threadpool(user_from_request, request)
     if user.role not in (*TEAM_SCOPED, Role.QC_SUPERVISOR):
         raise HTTPException(403, f"{user.role.value} has no work queue")
-    feed = request.app.state.feed
-
-    async def stream() -> AsyncIterator[str]:
-        async with feed.subscribe() as queue:
-            yield ": connected\n\n"
-            while not await request.is_disconnected():
-                try:
-                    event = await asyncio.wait_for(queue.get(), timeout=15)
-                except TimeoutError:
-                    yield ": keep-alive\n\n"
-                    continue
-                if user.role is Role.QC_SUPERVISOR or event.get("team_id") in user.team_ids:
-                    yield f"event: alert\ndata: {json.dumps(event, ensure_ascii=False)}\n\n"
-
-    return StreamingResponse(
-        stream(), media_type="text/event-stream", headers={"Cache-Control": "no-store"}
+    return event_response(
+        request,
+        alert_notify.CHANNEL,
+        "alert",
+        lambda event: user.role is Role.QC_SUPERVISOR or event.get("team_id") in user.team_ids,
     )
 
 
@@ -361,7 +350,13 @@ class PlanIn(BaseModel):
 
 @router.put("/patients/{patient_id}/measurement-plans/{metric}")
 def set_measurement_plan(
-    conn: Conn, user: CurrentUser, patient_id: str, metric: Metric, body: PlanIn
+    conn: Conn,
+    user: CurrentUser,
+    settings: Settings,
+    request: Request,
+    patient_id: str,
+    metric: Metric,
+    body: PlanIn,
 ) -> dict[str, Any]:
     """What the patient should measure and how often; the adherence sweep follows it."""
     require(user, Role.CASE_MANAGER, Role.DOCTOR, Role.HEALTH_MANAGER)
@@ -385,6 +380,7 @@ def set_measurement_plan(
             ),
         ).fetchone()
     assert row is not None
+    republish_patient(conn, request, settings, patient_id)
     return row
 
 

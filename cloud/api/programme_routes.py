@@ -22,6 +22,7 @@ from cloud.api.deps import (
     patient_access,
     require,
 )
+from cloud.api.edge_config_routes import republish_patient
 from cloud.auth import TEAM_SCOPED, Role, User
 from cloud.db import pathway_tasks, programme_store
 from cloud.db.care_store import audit
@@ -144,7 +145,7 @@ def enrol(
         body.consent.evidence_sha256,
     )
     try:
-        return programme_store.enrol(
+        enrolled = programme_store.enrol(
             conn,
             patient_id=body.patient_id,
             programme_id=body.programme_id,
@@ -161,6 +162,8 @@ def enrol(
         raise HTTPException(409, exc.reason) from exc
     except LookupError as exc:
         raise HTTPException(404, str(exc)) from exc
+    republish_patient(conn, request, settings, body.patient_id)
+    return enrolled
 
 
 @router.post("/enrolments/discharge-list", status_code=201)
@@ -250,15 +253,22 @@ class WithdrawalIn(BaseModel):
 
 @router.post("/enrolments/{enrolment_id}/withdrawal")
 def withdraw(
-    conn: Conn, user: CurrentUser, enrolment_id: uuid.UUID, body: WithdrawalIn
+    conn: Conn,
+    user: CurrentUser,
+    settings: Settings,
+    request: Request,
+    enrolment_id: uuid.UUID,
+    body: WithdrawalIn,
 ) -> dict[str, Any]:
     """Withdrawal and refund (退费); a refund counts as dissatisfaction in the QC score."""
     require(user, *ENROLLERS)
-    _enrolment_for(conn, user, enrolment_id, "withdraw_enrolment")
+    patient_id = _enrolment_for(conn, user, enrolment_id, "withdraw_enrolment")
     with lookup_as(409):
-        return programme_store.withdraw(
+        withdrawn = programme_store.withdraw(
             conn, enrolment_id, user, body.reason, body.refund_cents, datetime.now(UTC)
         )
+    republish_patient(conn, request, settings, patient_id)
+    return withdrawn
 
 
 @router.post("/enrolments/{enrolment_id}/closure")

@@ -3,14 +3,16 @@ and its own broker account (`POST /api/v1/provision`, no sign-in: the code is th
 
 from __future__ import annotations
 
-from datetime import timedelta
+import threading
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal
 
-from fastapi import APIRouter, HTTPException
+from fastapi import APIRouter, HTTPException, Request
 from pydantic import BaseModel, Field, model_validator
 
 from cloud.api.deps import Conn, CurrentUser, Settings, patient_access, require
+from cloud.api.edge_config_routes import publish_new_edge
 from cloud.auth import Role
 from cloud.db import care_store, provisioning_store
 from cloud.provisioning.broker_accounts import (
@@ -19,6 +21,7 @@ from cloud.provisioning.broker_accounts import (
     NoBrokerAccounts,
     PasswordFileAccounts,
 )
+from cloud.provisioning.rate_limit import FailureLimiter
 from cloud.settings import CloudSettings
 
 router = APIRouter()
@@ -75,9 +78,36 @@ def issue_enrolment_code(
     )
 
 
+_limiter_lock = threading.Lock()
+
+
+def _failure_limiter(request: Request, settings: CloudSettings) -> FailureLimiter:
+    with _limiter_lock:
+        limiter: FailureLimiter | None = getattr(request.app.state, "provision_limiter", None)
+        if limiter is None:
+            limiter = FailureLimiter(
+                settings.provision_failure_limit,
+                timedelta(seconds=settings.provision_failure_window_s),
+            )
+            request.app.state.provision_limiter = limiter
+        return limiter
+
+
 @router.post("/api/v1/provision", status_code=201)
-def provision(conn: Conn, settings: Settings, body: ProvisionRequest) -> dict[str, Any]:
+def provision(
+    conn: Conn, settings: Settings, body: ProvisionRequest, request: Request
+) -> dict[str, Any]:
     accounts = broker_accounts(settings)
+    limiter = _failure_limiter(request, settings)
+    client = request.client.host if request.client else "unknown"
+    with _limiter_lock:
+        wait = limiter.retry_after(client, datetime.now(UTC))
+    if wait is not None:
+        raise HTTPException(
+            429,
+            "too many wrong enrolment codes from this address, try again later",
+            headers={"Retry-After": str(max(int(wait), 1))},
+        )
     try:
         edge = provisioning_store.redeem(
             conn, body.code, agent_version=body.agent_version, create_account=accounts.add
@@ -85,13 +115,16 @@ def provision(conn: Conn, settings: Settings, body: ProvisionRequest) -> dict[st
     except BrokerAccountError as exc:
         # The code is still unused (the transaction rolled back): trying again is safe.
         raise HTTPException(503, f"broker account not created, try again: {exc.reason}") from None
-    except provisioning_store.CodeUnknown:
-        raise HTTPException(404, "unknown enrolment code") from None
-    except provisioning_store.CodeSpent:
+    except (provisioning_store.CodeUnknown, provisioning_store.CodeSpent) as exc:
+        with _limiter_lock:
+            limiter.failed(client, datetime.now(UTC))
+        if isinstance(exc, provisioning_store.CodeUnknown):
+            raise HTTPException(404, "unknown enrolment code") from None
         raise HTTPException(410, "enrolment code already used or expired") from None
     care_store.audit(
         conn, None, "edge:provision", edge.patient_id, edge_id=edge.edge_id, mode=edge.mode
     )
+    publish_new_edge(conn, request, settings, edge.edge_id)
     return {
         "edge_id": edge.edge_id,
         "mode": edge.mode,
@@ -103,4 +136,26 @@ def provision(conn: Conn, settings: Settings, body: ProvisionRequest) -> dict[st
             "password": edge.password,
             "tls": settings.provision_mqtt_tls,
         },
+    }
+
+
+@router.delete("/api/v1/edges/{edge_id}/credentials")
+def revoke_edge(conn: Conn, user: CurrentUser, settings: Settings, edge_id: str) -> dict[str, Any]:
+    """Disable an edge and remove its broker account: it can no longer log in, and the
+    ingest refuses its readings. Its stored readings and history stay."""
+    require(user, Role.ADMIN)
+    accounts = broker_accounts(settings)
+    try:
+        revoked = provisioning_store.revoke(conn, edge_id, remove_account=accounts.remove)
+    except BrokerAccountError as exc:
+        raise HTTPException(503, f"broker account not removed, try again: {exc.reason}") from None
+    except provisioning_store.EdgeUnknown:
+        raise HTTPException(404, "no such edge") from None
+    care_store.audit(
+        conn, user, "edge:revoke", None, edge_id=edge_id, account=revoked.removed_username
+    )
+    return {
+        "edge_id": revoked.edge_id,
+        "disabled_at": revoked.disabled_at.isoformat(),
+        "broker_account_removed": revoked.removed_username is not None,
     }

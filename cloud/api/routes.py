@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
 import psycopg
@@ -14,6 +15,7 @@ from pydantic import BaseModel, Field
 from cloud.api.broker_probe import broker_answers
 from cloud.api.deps import Conn, CurrentUser, Limit, Offset, require
 from cloud.auth import Role
+from cloud.db import edge_status_store
 from cloud.settings import CloudSettings
 
 router = APIRouter()
@@ -24,6 +26,7 @@ def health(request: Request, response: Response) -> dict[str, Any]:
     settings: CloudSettings = request.app.state.settings
     database: dict[str, Any] = {"up": False}
     workers: list[dict[str, Any]] = []
+    edges: list[dict[str, Any]] = []
     try:
         with request.app.state.pool.connection(timeout=3) as conn:
             conn.row_factory = dict_row
@@ -38,6 +41,7 @@ def health(request: Request, response: Response) -> dict[str, Any]:
                    FROM ingest_workers ORDER BY worker_id""",
                 (settings.ingest_worker_stale_s,),
             ).fetchall()
+            edges = edge_status_store.list_edges(conn)
     except psycopg.Error as exc:
         database = {"up": False, "error": str(exc).strip()}
     worker = request.app.state.worker
@@ -59,6 +63,18 @@ def health(request: Request, response: Response) -> dict[str, Any]:
         "database": database,
         "broker": {"up": broker_up, "host": settings.mqtt_host, "port": settings.mqtt_port},
         "ingest": {"up": ingest_up, "workers": workers},
+        # Reported, not counted against the cloud's own health: a centre PC switched off
+        # for the night is not the cloud being down.
+        "edges": {
+            "attention": [
+                {"edge_id": c.edge_id, "reason": c.reason, "since": c.since}
+                for c in edge_status_store.concerns(
+                    edges,
+                    now=datetime.now(UTC),
+                    offline_after=timedelta(minutes=settings.edge_offline_warn_minutes),
+                )
+            ]
+        },
     }
 
 

@@ -22,15 +22,8 @@ from psycopg.rows import dict_row
 from cloud.alerts.rules import SESSION_WINDOW, evaluate
 from cloud.auth import User
 from cloud.db import care_store, ingest_store
-from cloud.ingest.intake import DeadLetter
-from protocols import topics
-from protocols.errors import CareBridgeError
-from protocols.messages import (
-    AssignmentResult,
-    AssignmentStatus,
-    MeasurementAssignment,
-    decode,
-)
+from cloud.db.edge_requests import decode_from_edge
+from protocols.messages import AssignmentResult, AssignmentStatus, MeasurementAssignment
 
 Via = Literal["api", "edge"]
 
@@ -215,23 +208,10 @@ def apply_edge_assignment(
 
     None when the message is unusable (unreadable, another edge's, unknown edge): it is
     kept as a dead letter with its reason, as every bad input is."""
-    edge_id = topics.edge_id_of(topic)
-
-    def refuse(code: str, reason: str) -> None:
-        letter = DeadLetter(topic, code, reason, payload, edge_id=edge_id)
-        ingest_store.insert_dead_letters(conn, [letter])
-
-    if edge_id is None or not ingest_store.is_known_edge(conn, edge_id):
-        refuse("unknown_edge", f"edge {edge_id!r} is not registered or is disabled")
+    decoded = decode_from_edge(conn, topic, payload, MeasurementAssignment)
+    if decoded is None:
         return None
-    try:
-        message = decode(payload, MeasurementAssignment)
-    except CareBridgeError as exc:
-        refuse(exc.code, exc.reason)
-        return None
-    if message.edge_id != edge_id:
-        refuse("edge_mismatch", f"assignment says edge {message.edge_id!r}, topic {edge_id!r}")
-        return None
+    edge_id, message = decoded
     outcome = assign_measurement(
         conn,
         message.measurement_id,

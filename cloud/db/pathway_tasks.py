@@ -25,6 +25,7 @@ from cloud.auth import User
 from cloud.db.alert_notify import announce
 from cloud.db.care_store import record_event
 from cloud.db.ingest_store import upsert_alerts
+from cloud.programmes.errors import AnswersInvalid
 from cloud.programmes.pathway import ActionKind
 from cloud.programmes.questionnaires import score, shipped_questionnaires
 from cloud.programmes.work_stats import is_overdue
@@ -412,23 +413,51 @@ def record_response(
     now: datetime,
     timezone: str,
     task_id: uuid.UUID | None = None,
+    response_id: uuid.UUID | None = None,
+    answered_at: datetime | None = None,
 ) -> dict[str, Any]:
+    """Score and store one answered form; a risky score raises a follow-up task.
+
+    `response_id` (the app's answer id) makes a resend harmless: the form is stored once
+    and the repeat gets the first one's result, with `duplicate` true. `answered_at`
+    (default `now`) is when the patient answered, which may be before it reached us."""
     form = shipped_questionnaires().get(questionnaire_id)
     if form is None:
         raise LookupError(f"no questionnaire {questionnaire_id}")
     result = score(form, answers)
     with conn.transaction(), conn.cursor(row_factory=dict_row) as cur:
+        if response_id is not None:
+            stored = cur.execute(
+                """SELECT response_id, patient_id, score, risk_level FROM questionnaire_responses
+                   WHERE response_id = %s""",
+                (response_id,),
+            ).fetchone()
+            if stored is not None:
+                if stored["patient_id"] != patient_id:
+                    raise AnswersInvalid("this answer id is another patient's")
+                return {
+                    "response_id": stored["response_id"],
+                    "score": stored["score"],
+                    "risk_level": stored["risk_level"],
+                    "label": result.label,
+                    "asked": result.asked,
+                    "raised_alert_id": None,
+                    "duplicate": True,
+                }
         enrolment_row = cur.execute(
             """SELECT enrolment_id FROM enrolments WHERE patient_id = %s AND status = 'active'
                ORDER BY enrolled_at DESC LIMIT 1""",
             (patient_id,),
         ).fetchone()
         row = cur.execute(
-            """INSERT INTO questionnaire_responses (patient_id, enrolment_id, task_id,
-                   questionnaire_id, version, answers, score, risk_level, channel, entered_by,
-                   answered_at)
-               VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) RETURNING response_id""",
+            """INSERT INTO questionnaire_responses (response_id, patient_id, enrolment_id,
+                   task_id, questionnaire_id, version, answers, score, risk_level, channel,
+                   entered_by, answered_at)
+               VALUES (coalesce(%s, gen_random_uuid()), %s, %s, %s, %s, %s, %s, %s, %s, %s, %s,
+                       %s)
+               RETURNING response_id""",
             (
+                response_id,
                 patient_id,
                 enrolment_row["enrolment_id"] if enrolment_row else None,
                 task_id,
@@ -439,7 +468,7 @@ def record_response(
                 result.risk_level,
                 channel,
                 user.user_id,
-                now,
+                answered_at or now,
             ),
         ).fetchone()
         assert row is not None
@@ -476,6 +505,7 @@ def record_response(
         "label": result.label,
         "asked": result.asked,
         "raised_alert_id": raised,
+        "duplicate": False,
     }
 
 

@@ -110,3 +110,41 @@ def redeem(
         )
         create_account(edge_id, password)
     return Provisioned(edge_id, found["mode"], found["patient_id"], edge_id, password)
+
+
+class EdgeUnknown(Exception):
+    """No edge with that id."""
+
+
+@dataclass(frozen=True)
+class Revoked:
+    edge_id: str
+    disabled_at: datetime
+    removed_username: str | None
+    """The broker account removed now; None when there was none left to remove."""
+
+
+def revoke(
+    conn: psycopg.Connection, edge_id: str, *, remove_account: Callable[[str], None]
+) -> Revoked:
+    """Disable an edge and remove its broker account, in one step.
+
+    The account is removed before the transaction commits, so if the broker side fails the
+    edge stays as it was and revoking again is safe. Revoking twice is harmless: the
+    username is forgotten with the account, so the second time there is nothing to remove.
+    """
+    with conn.transaction(), conn.cursor(row_factory=dict_row) as cur:
+        found = cur.execute(
+            "SELECT mqtt_username FROM edges WHERE edge_id = %s FOR UPDATE", (edge_id,)
+        ).fetchone()
+        if found is None:
+            raise EdgeUnknown
+        row = cur.execute(
+            """UPDATE edges SET disabled_at = coalesce(disabled_at, now()), mqtt_username = NULL
+               WHERE edge_id = %s RETURNING disabled_at""",
+            (edge_id,),
+        ).fetchone()
+        assert row is not None  # locked above
+        if found["mqtt_username"] is not None:
+            remove_account(found["mqtt_username"])
+    return Revoked(edge_id, row["disabled_at"], found["mqtt_username"])

@@ -22,9 +22,10 @@ import paho.mqtt.client as mqtt
 import psycopg
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
+from pydantic import BaseModel
 
 from cloud.alerts.rules import SESSION_WINDOW, evaluate
-from cloud.db import assignment_store, ingest_store
+from cloud.db import assignment_store, edge_answers, ingest_store, reading_notify
 from cloud.ingest.intake import DeadLetter, InboundMessage, Intake, PendingAck, take_in
 from cloud.ingest.metrics import IngestMetrics
 from cloud.settings import CloudSettings
@@ -57,8 +58,8 @@ class IngestWorker:
         self.metrics = IngestMetrics(self.worker_id)
         self.started_at = datetime.now(UTC)
         self._queue: queue.Queue[_Queued] = queue.Queue(settings.ingest_queue_max_messages)
-        self._assignments: queue.Queue[_Queued] = queue.Queue()
-        """Edges' `MeasurementAssignment`s: few, and applied one by one (assignment_store)."""
+        self._requests: queue.Queue[_Queued] = queue.Queue()
+        """Edges' requests (assignments, questionnaire answers): few, applied one by one."""
         self._stop = threading.Event()
         self._generation = 0
         self._connected = threading.Event()
@@ -97,6 +98,7 @@ class IngestWorker:
         self.metrics.broker_up.set(1)
         client.subscribe(topics.shared(topics.ALL_READINGS), qos=1)
         client.subscribe(topics.shared(topics.ALL_ASSIGNMENTS), qos=1)
+        client.subscribe(topics.shared(topics.ALL_QUESTIONNAIRE_ANSWERS), qos=1)
         self._connected.set()
         log.info("connected to broker", extra={"worker": self.worker_id})
 
@@ -111,8 +113,8 @@ class IngestWorker:
         item = _Queued(
             InboundMessage(msg.topic, msg.payload, msg.mid), self._generation, time.monotonic()
         )
-        if topics.is_assignments(msg.topic):
-            self._assignments.put(item)
+        if _request_handler(msg.topic) is not None:
+            self._requests.put(item)
             return
         # Blocks paho's thread when full; the broker's Receive Maximum keeps this rare.
         self._queue.put(item)
@@ -161,7 +163,7 @@ class IngestWorker:
             if time.monotonic() - last_beat >= self.settings.ingest_heartbeat_s:
                 self._with_db(self._heartbeat)
                 last_beat = time.monotonic()
-            self._apply_assignments()
+            self._apply_requests()
             batch, intake = self._collect()
             if batch:
                 self._flush(batch, intake)
@@ -252,25 +254,29 @@ class IngestWorker:
             candidates = evaluate(fresh, history=history, profiles=profiles)
             ingest_store.queue_for_trends(conn, patients)
             ingest_store.upsert_alerts(conn, candidates, datetime.now(UTC), self.settings.timezone)
+            reading_notify.announce(conn, reading_notify.centre_counts(intake.accepted, new_ids))
 
-    def _apply_assignments(self) -> None:
-        while not self._assignments.empty():
-            item = self._assignments.get_nowait()
+    def _apply_requests(self) -> None:
+        while not self._requests.empty():
+            item = self._requests.get_nowait()
             message = item.message
+            handler = _request_handler(message.topic)
+            assert handler is not None  # only such topics are queued here
+            apply, result_topic = handler
             try:
                 answer = self._with_db(
-                    lambda conn, m=message: assignment_store.apply_edge_assignment(
+                    lambda conn, m=message, f=apply: f(
                         conn, m.topic, m.payload, self.settings.timezone
                     ),
                     retry_forever=True,
                 )
             except psycopg.Error as exc:
                 # The edge sends it again until it hears back; one bad one must not stop ingest.
-                log.error("assignment failed", extra={"topic": message.topic, "error": str(exc)})
+                log.error("edge request failed", extra={"topic": message.topic, "error": str(exc)})
                 answer = None
             if answer is not None:
                 edge_id, result = answer
-                self._client.publish(topics.assignment_results(edge_id), encode(result), qos=1)
+                self._client.publish(result_topic(edge_id), encode(result), qos=1)
             if item.generation == self._generation:
                 self._client.ack(message.mid, 1)
 
@@ -330,6 +336,19 @@ class IngestWorker:
             except psycopg.Error:
                 log.debug("closing a broken connection failed", exc_info=True)
         self._conn = None
+
+
+ApplyRequest = Callable[[psycopg.Connection, str, bytes, str], tuple[str, BaseModel] | None]
+
+
+def _request_handler(topic: str) -> tuple[ApplyRequest, Callable[[str], str]] | None:
+    """For an edge's request topic: the store function that applies it, and the topic its
+    answer goes back on."""
+    if topics.is_assignments(topic):
+        return assignment_store.apply_edge_assignment, topics.assignment_results
+    if topics.is_questionnaire_answers(topic):
+        return edge_answers.apply_edge_answers, topics.questionnaire_answer_results
+    return None
 
 
 def _refused_by_storage(message: InboundMessage, intake: Intake, exc: psycopg.Error) -> Intake:

@@ -14,96 +14,25 @@ import json
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import ValidationError
 
 from cloud.programmes.errors import AnswersInvalid, QuestionnaireInvalid
 
+# The format and the skip logic are the protocol's: the patient app shows the same forms.
+from protocols.questionnaires import (
+    LEVELS,
+    Band,
+    Option,
+    Question,
+    Questionnaire,
+    RiskLevel,
+    ShowIf,
+    visible_questions,
+)
+
 QUESTIONNAIRE_DIR = Path(__file__).with_name("questionnaires")
-LEVELS = ("low", "medium", "high")
-
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class Option(_Strict):
-    value: str
-    label: str
-    score: float = 0
-    min_level: Literal["low", "medium", "high"] | None = None
-
-
-class Band(_Strict):
-    min: float
-    max: float
-    score: float
-
-
-class ShowIf(_Strict):
-    question: str
-    any_of: list[str] = []
-    at_least: float | None = None
-
-
-class Question(_Strict):
-    id: str = Field(pattern=r"^[a-z][a-z0-9_]{0,31}$")
-    text: str
-    text_en: str = ""
-    type: Literal["single", "multi", "number"]
-    options: list[Option] = []
-    bands: list[Band] = []
-    required: bool = True
-    show_if: ShowIf | None = None
-
-    @model_validator(mode="after")
-    def _shape(self) -> Question:
-        if self.type in ("single", "multi") and not self.options:
-            raise ValueError(f"question {self.id}: a {self.type} question needs options")
-        if self.type == "number" and self.options:
-            raise ValueError(f"question {self.id}: a number question has bands, not options")
-        return self
-
-
-class RiskLevel(_Strict):
-    level: Literal["low", "medium", "high"]
-    min_score: float
-    label: str
-    task_title: str | None = None
-    task_tier: Literal["low", "medium", "high"] | None = None
-
-
-class Questionnaire(_Strict):
-    questionnaire_id: str = Field(pattern=r"^[a-z][a-z0-9_]{0,47}$")
-    version: int = Field(ge=1)
-    title: str
-    title_en: str = ""
-    questions: list[Question] = Field(min_length=1)
-    risk_levels: list[RiskLevel] = Field(min_length=1)
-
-    @model_validator(mode="after")
-    def _references(self) -> Questionnaire:
-        seen: dict[str, Question] = {}
-        for q in self.questions:
-            if q.id in seen:
-                raise ValueError(f"question id {q.id} repeats")
-            if q.show_if is not None:
-                earlier = seen.get(q.show_if.question)
-                if earlier is None:
-                    raise ValueError(f"question {q.id}: show_if must name an earlier question")
-                values = {o.value for o in earlier.options}
-                if not set(q.show_if.any_of) <= values:
-                    raise ValueError(f"question {q.id}: show_if names unknown options")
-            seen[q.id] = q
-        defined = {r.level for r in self.risk_levels}
-        for q in self.questions:
-            for o in q.options:
-                if o.min_level and o.min_level not in defined:
-                    raise ValueError(f"question {q.id}: min_level {o.min_level} is not defined")
-        if min(r.min_score for r in self.risk_levels) > 0:
-            raise ValueError("the lowest risk level must start at score 0 or below")
-        return self
 
 
 @dataclass(frozen=True)
@@ -123,30 +52,6 @@ def parse_questionnaire(data: dict[str, Any]) -> Questionnaire:
         raise QuestionnaireInvalid(
             "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
         ) from exc
-
-
-def _shown(q: Question, answers: dict[str, Any]) -> bool:
-    rule = q.show_if
-    if rule is None:
-        return True
-    given = answers.get(rule.question)
-    if given is None:
-        return False
-    if rule.any_of:
-        chosen = set(given) if isinstance(given, list) else {given}
-        return bool(chosen & set(rule.any_of))
-    if rule.at_least is not None:
-        return isinstance(given, int | float) and given >= rule.at_least
-    return True
-
-
-def visible_questions(form: Questionnaire, answers: dict[str, Any]) -> list[Question]:
-    """The questions to ask given the answers so far (the skip logic)."""
-    shown: list[Question] = []
-    for q in form.questions:
-        if _shown(q, answers):
-            shown.append(q)
-    return shown
 
 
 def _points(q: Question, answer: Any) -> tuple[float, str | None]:
@@ -216,3 +121,20 @@ def shipped_questionnaires() -> dict[str, Questionnaire]:
         form = parse_questionnaire(json.loads(path.read_text(encoding="utf-8")))
         found[form.questionnaire_id] = form
     return found
+
+
+__all__ = [
+    "LEVELS",
+    "QUESTIONNAIRE_DIR",
+    "Band",
+    "Option",
+    "Question",
+    "Questionnaire",
+    "Result",
+    "RiskLevel",
+    "ShowIf",
+    "parse_questionnaire",
+    "score",
+    "shipped_questionnaires",
+    "visible_questions",
+]

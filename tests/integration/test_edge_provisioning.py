@@ -239,3 +239,48 @@ def test_a_home_code_is_for_one_patient_of_the_carers_team_and_expires(
         conn.execute("UPDATE enrolment_codes SET expires_at = now() - interval '1 s'")
     response = httpx.post(f"{cloud.base_url}/api/v1/provision", json={"code": late}, timeout=10)
     assert response.status_code == 410
+
+
+def test_a_revoked_edge_cannot_log_in_and_wrong_codes_are_limited(
+    secure_cloud, secure_broker, database_url, tmp_path
+):
+    admin = make_user(database_url, "adm-revoke", "admin")
+    manager = make_user(database_url, "hm-revoke", "health_manager")
+    creds = enrol(
+        secure_cloud.base_url,
+        _code(secure_cloud, admin, mode="centre").json()["code"],
+        tmp_path / "edge-r",
+    )
+    assert _connack(secure_broker.port, creds.mqtt_username, creds.mqtt_password) == "Success"
+    url = f"{secure_cloud.base_url}/api/v1/edges/{creds.edge_id}/credentials"
+
+    assert httpx.delete(url, headers=bearer(manager), timeout=10).status_code == 403
+    revoked = httpx.delete(url, headers=bearer(admin), timeout=10)
+    assert revoked.status_code == 200, revoked.text
+    assert revoked.json()["broker_account_removed"] is True
+    assert _connack(secure_broker.port, creds.mqtt_username, creds.mqtt_password) == (
+        "Not authorized"
+    )
+    again = httpx.delete(url, headers=bearer(admin), timeout=10)
+    assert again.status_code == 200 and again.json()["broker_account_removed"] is False
+    unknown = f"{secure_cloud.base_url}/api/v1/edges/centre-nobody/credentials"
+    assert httpx.delete(unknown, headers=bearer(admin), timeout=10).status_code == 404
+    with psycopg.connect(database_url) as conn:
+        edge = conn.execute(
+            "SELECT disabled_at, mqtt_username FROM edges WHERE edge_id = %s", (creds.edge_id,)
+        ).fetchone()
+        audited = conn.execute(
+            "SELECT count(*) FROM audit_log WHERE action = 'edge:revoke' AND user_id = %s",
+            ("adm-revoke",),
+        ).fetchone()
+    assert edge is not None and edge[0] is not None and edge[1] is None
+    assert audited == (2,)
+
+    # Ten wrong codes from one address, then even a good code waits.
+    good = _code(secure_cloud, admin, mode="centre").json()["code"]
+    provision = f"{secure_cloud.base_url}/api/v1/provision"
+    for n in range(10):
+        wrong = httpx.post(provision, json={"code": f"ZZZZ-ZZ{n:02d}"}, timeout=10)
+        assert wrong.status_code == 404
+    limited = httpx.post(provision, json={"code": good}, timeout=10)
+    assert limited.status_code == 429 and int(limited.headers["Retry-After"]) > 500
