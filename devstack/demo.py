@@ -17,7 +17,9 @@ import sys
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
+import httpx
 import psycopg
 
 from cloud.auth import Role
@@ -28,11 +30,16 @@ from devstack.demo_programmes import seed_programmes
 from devstack.mosquitto import LocalMosquitto
 from devstack.postgres import LocalPostgres
 from edge_agent.agent import EdgeAgent
-from edge_agent.outbox import Outbox
+from edge_agent.runtime import Bluetooth, RunningAgent, running_agent
 from edge_agent.settings import EdgeSettings
-from edge_agent.uplink import MqttUplink
 from protocols.logs import configure_logging
 from protocols.reading import MealContext, Source
+from simulators.ble.bleak_bumble import BumbleClient, BumbleScanner
+from simulators.ble.devices.blood_pressure_monitor import BloodPressureMonitor
+from simulators.ble.devices.glucose_meter import EmulatedGlucoseMeter
+from simulators.ble.devices.pulse_oximeter import PulseOximeter
+from simulators.ble.peripheral import DeviceInformation
+from simulators.ble.radio import SimulatedRadio
 from simulators.readings import SimulatedCuff, SimulatedGlucoseMeter, everyday_blood_pressure
 
 REPO = Path(__file__).resolve().parents[1]
@@ -159,49 +166,165 @@ async def load_history(agent: EdgeAgent, rng: random.Random) -> int:
     return total
 
 
-async def simulate_devices(agent: EdgeAgent, rng: random.Random, stop: asyncio.Event) -> None:
-    """A centre day, sped up: a patient measured every few seconds."""
-    cuff = SimulatedCuff("DEMO-BP-LIVE", source=Source.CENTRE, next_sequence=int(time.time()))
-    while not stop.is_set():
-        patient = rng.choice(DEMO_PATIENTS)
-        await agent.submit(
-            cuff.measure(*everyday_blood_pressure(rng), patient_id=patient, staff_id="HM-01")
+def work_the_queue(base: str, rng: random.Random) -> int:
+    """cm01 has already worked part of the week's queue: some alerts acknowledged, some of
+    those resolved, so the dashboard's time-to-acknowledge and SLA figures have data. The
+    two crises of today stay open for the visitor."""
+    with httpx.Client(base_url=base, timeout=10) as api:
+        token = api.post(
+            "/api/v1/auth/token", json={"username": "cm01", "password": DEMO_PASSWORD}
+        ).json()["access_token"]
+        api.headers["Authorization"] = f"Bearer {token}"
+        deadline = time.monotonic() + 60
+        items: list[dict[str, Any]] = []
+        while time.monotonic() < deadline:  # ingest judges the week's readings meanwhile
+            items = api.get(
+                "/api/v1/queue", params={"status": "open", "tier": ["medium", "low"], "limit": 200}
+            ).json()["items"]
+            if len(items) >= 10:
+                break
+            time.sleep(1)
+        worked = 0
+        for n, item in enumerate(items):
+            if n % 3 == 2:
+                continue  # a third stays open
+            path = f"/api/v1/alerts/{item['alert_id']}/actions"
+            if api.post(path, json={"action": "acknowledge"}).is_success:
+                worked += 1
+                if n % 3 == 0:
+                    api.post(
+                        path,
+                        json={
+                            "action": "resolve",
+                            "outcome_code": rng.choice(
+                                ["patient_reached_advised", "doctor_informed"]
+                            ),
+                            "note": "电话随访，已告知复测与用药注意事项",
+                        },
+                    )
+        return worked
+
+
+DEMO_DEVICES = {
+    # kind: (catalogue entry, address, serial)
+    "blood_pressure_monitor": ("sig-blood-pressure", "C0:DE:DE:00:10:01", "CENTRE-CUFF-1"),
+    "pulse_oximeter": ("sig-pulse-oximeter", "C0:DE:DE:00:22:01", "CENTRE-PLX-1"),
+    "glucose_meter": ("sig-glucose", "C0:DE:DE:00:18:01", "CENTRE-GLU-1"),
+}
+UNASSIGNED_EVERY = 5
+"""Every fifth live measurement is taken with no session open: it waits, unassigned, on the
+centre station (hm01) until staff assign it."""
+
+
+def emulated_devices() -> dict[str, Any]:
+    """The centre's shared devices as emulated BLE peripherals (real GATT over bumble)."""
+
+    def info(kind: str, model: str) -> DeviceInformation:
+        serial = DEMO_DEVICES[kind][2]
+        return DeviceInformation(manufacturer="CareBridge Demo", model=model, serial=serial)
+
+    return {
+        "blood_pressure_monitor": BloodPressureMonitor(
+            address=DEMO_DEVICES["blood_pressure_monitor"][1],
+            device_information=info("blood_pressure_monitor", "BPM-EMU-1"),
+        ),
+        "pulse_oximeter": PulseOximeter(
+            address=DEMO_DEVICES["pulse_oximeter"][1],
+            storage=True,
+            continuous=False,
+            device_information=info("pulse_oximeter", "PLX-EMU-1"),
+        ),
+        "glucose_meter": EmulatedGlucoseMeter(
+            address=DEMO_DEVICES["glucose_meter"][1],
+            clock_offset=timedelta(0),
+            device_information=info("glucose_meter", "CB-GLU-1"),
+        ),
+    }
+
+
+async def measure_on(device: Any, rng: random.Random) -> None:
+    """A patient measures on the device now, as the device itself records it."""
+    if isinstance(device, BloodPressureMonitor):
+        device.store(*everyday_blood_pressure(rng))
+    elif isinstance(device, PulseOximeter):
+        await device.measure_spot(float(rng.randint(94, 99)), float(rng.randint(58, 90)))
+    else:
+        device.add_reading(round(rng.gauss(7.0, 1.2), 1))
+
+
+async def simulate_centre(
+    running: RunningAgent, devices: dict[str, Any], rng: random.Random, stop: asyncio.Event
+) -> None:
+    """A centre day, sped up: the health manager opens a session on a device for a patient
+    and the patient measures; now and then someone measures with no session open."""
+    for kind in devices:
+        catalogue_id, address, _serial = DEMO_DEVICES[kind]
+        await running.state.pair(
+            address, catalogue_id=catalogue_id, kind=kind, now=datetime.now(UTC)
         )
+    count = 0
+    while not stop.is_set():
+        count += 1
+        kind = rng.choice(sorted(devices))
+        address = DEMO_DEVICES[kind][1]
+        if count % UNASSIGNED_EVERY:
+            await running.state.open_session(
+                address,
+                rng.choice(DEMO_PATIENTS),
+                staff_id="hm01",
+                now=datetime.now(UTC),
+                lasts=timedelta(minutes=2),
+            )
+        await asyncio.sleep(1.1)  # devices stamp whole seconds
+        await measure_on(devices[kind], rng)
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), timeout=5)
+            await asyncio.wait_for(stop.wait(), timeout=8)
+        await running.state.close_session(now=datetime.now(UTC), device_key=address)
 
 
 async def run_edge() -> None:
     settings = EdgeSettings(
         edge_id=EDGE_ID,
+        mode="centre",
         mqtt_host=os.environ.get("CAREBRIDGE_MQTT_HOST", "127.0.0.1"),
         mqtt_port=MQTT_PORT,
         outbox_path=LOCAL / "edge" / "outbox.sqlite3",
+        credentials_path=LOCAL / "edge" / "credentials.json",
     )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     rng = random.Random(20261124)
-    async with Outbox(settings.outbox_path) as outbox:
-        agent = EdgeAgent(settings, outbox, MqttUplink(settings, loop))
-        runner = asyncio.create_task(agent.run(stop))
-        added = await load_history(agent, rng)
+    bluetooth = Bluetooth(scanner_backend=BumbleScanner, client_backend=BumbleClient)
+    devices = emulated_devices()
+    # The radio first: the agent's Bluetooth side finds it when it starts scanning.
+    async with (
+        SimulatedRadio() as radio,
+        running_agent(settings, stop, bluetooth=bluetooth) as running,
+    ):
+        for device in devices.values():
+            await radio.add(device)
+        added = await load_history(running.agent, rng)
         say(f"demo history queued through the edge outbox ({added} new readings)")
         base = f"http://127.0.0.1:{HTTP_PORT}"
+        worked = await asyncio.to_thread(work_the_queue, base, rng)
+        say(f"cm01 has acknowledged {worked} of the week's alerts (dashboard figures)")
+        edge_health = f"http://127.0.0.1:{settings.health_port}/health"
         say("ready:")
         print(
             f"\n    open  {base}/               the web UI (sign in as cm01: 工作台 workbench)\n"
             f"          {base}/docs           the API: press Authorize and sign in\n"
-            f"          {base}/health         health of database, broker and ingest\n\n"
+            f"          {base}/health         health of database, broker and ingest\n"
+            f"          {edge_health}   the centre edge agent's health\n\n"
             f"    users (password {DEMO_PASSWORD}): cm01 case manager, doc01 doctor,\n"
             "          hm01 centre health manager, qc01 QC supervisor, admin\n\n"
-            "    Ctrl-C stops everything; data stays in .local/ for the next run.\n",
+            "    An emulated cuff, pulse oximeter and glucose meter measure a patient every few\n"
+            "    seconds over BLE; every fifth measurement waits unassigned on hm01's centre\n"
+            "    station (现场测量). Ctrl-C stops everything; data stays in .local/.\n",
             flush=True,
         )
-        simulator = asyncio.create_task(simulate_devices(agent, rng, stop))
-        await stop.wait()
-        await asyncio.gather(runner, simulator)
+        await simulate_centre(running, devices, rng, stop)
 
 
 def main() -> int:
