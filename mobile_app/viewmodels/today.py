@@ -69,7 +69,16 @@ class TodayViewModel(EventDispatcher):
             for slot in today_slots(times, measured, now)
         ]
         inbox = self.phone.inbox
+        # The pathway's next revisit (from the cloud's configuration) comes first; a case
+        # manager's revisit notice stands in when the configuration has none.
+        scheduled = sorted(
+            (r for r in (config.revisits if config else []) if r.patient_id == member.patient_id),
+            key=lambda r: r.due_on,
+        )
         revisits = [
+            DISPLAY.t("revisit_due", month=r.due_on.month, day=r.due_on.day, text=r.title)
+            for r in scheduled
+        ][:1] or [
             DISPLAY.t("revisit", text=item.note.title)
             for item in inbox
             if item.note.template_id.startswith(_REVISIT_TEMPLATES)

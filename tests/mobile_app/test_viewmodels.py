@@ -5,7 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 from collections.abc import AsyncIterator
-from datetime import datetime, time
+from datetime import UTC, date, datetime, time
 from pathlib import Path
 
 import pytest
@@ -17,6 +17,7 @@ from mobile_app.viewmodels.display import DISPLAY
 from mobile_app.viewmodels.messages import MessagesViewModel
 from mobile_app.viewmodels.settings import SettingsViewModel
 from mobile_app.viewmodels.today import TodayViewModel
+from protocols.messages import EdgeConfig, EdgeMode, RevisitReminder
 from tests.mobile_app.fakes import FakeProvisioner
 
 
@@ -25,9 +26,11 @@ def test_view_models_never_open_a_window() -> None:
     script = (
         "import sys, tempfile, pathlib\n"
         "from mobile_app.viewmodels import bind, history, measure, messages, settings, today\n"
+        "from mobile_app.viewmodels import questionnaire\n"
         "from mobile_app.phone import Phone\n"
         "phone = Phone(pathlib.Path(tempfile.mkdtemp()), cloud_url='http://x')\n"
         "today.TodayViewModel(phone).refresh(); settings.SettingsViewModel(phone)\n"
+        "questionnaire.QuestionnaireViewModel(phone).open('none')\n"
         "assert 'kivy.core.window' not in sys.modules, 'a window was created'\n"
         "assert not any(m.startswith('kivy.uix') for m in sys.modules), 'widgets imported'\n"
     )
@@ -91,6 +94,27 @@ async def test_binding_with_a_code_then_adding_and_choosing_a_family_member(
     today.refresh(datetime(2026, 3, 14, 19, 0).astimezone())
     assert today.greeting == "老伴，您好" and today.measuring_for == "当前就诊人：老伴"
     assert [s["state"] for s in today.slots] == ["missed", "todo"]
+
+    # The pathway's revisits arrive in the cloud's configuration; the soonest of the member's
+    # own is the one shown.
+    assert phone.edge is not None
+    await phone.edge.agent.downlink.apply_config(
+        EdgeConfig(
+            edge_id=phone.edge.agent.settings.edge_id,
+            issued_at=datetime(2026, 3, 14, 8, 0, tzinfo=UTC),
+            mode=EdgeMode.HOME,
+            revisits=[
+                RevisitReminder(patient_id=p, due_on=d, window_days=3, title=title)
+                for p, d, title in [
+                    ("P-1", date(2026, 3, 16), "心内科"),
+                    ("P-2", date(2026, 4, 2), "内分泌科"),
+                    ("P-2", date(2026, 3, 20), "心内科"),
+                ]
+            ],
+        )
+    )
+    today.refresh(datetime(2026, 3, 14, 19, 0).astimezone())
+    assert today.reminders[0] == "复诊：3月20日 心内科"
 
 
 async def test_settings_change_every_screen_and_sign_out_keeps_unsent_readings(
