@@ -240,6 +240,10 @@ def screens() -> dict[str, tuple[str, str]]:
         "doctor": ("doc-00", "/doctor"),
         "dashboard_team": ("cm-00", "/dashboard"),
         "dashboard_all_teams": ("qc", "/dashboard"),
+        "programmes_team": ("cm-00", "/programmes"),
+        "programmes_all_teams": ("qc", "/programmes"),
+        "qc_last_month": ("qc", "/qc"),
+        "qc_drill_down_satisfaction": ("qc", "/qc/patients?component=satisfaction"),
     }
 
 

@@ -449,6 +449,9 @@ def work_statistics(
                       count(*) FILTER (WHERE n >= times_per_day) AS days_complete
                FROM counted GROUP BY patient_id, metric""",
             {**w, "p": patients, "now": now},
+            # Never prepared: PostgreSQL's generic plan for this query (chosen after a few
+            # runs on one pooled connection) took 11 s instead of 0.2 s for 10,000 patients.
+            prepare=False,
         ).fetchall()
     scheduled_calls = {t["patient_id"] for t in tasks if t["action"] == "follow_up_call"}
     return {

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import psycopg
 from psycopg.rows import dict_row
 
 from cloud.auth import Role, User
+from cloud.db import programme_store
 from cloud.db.care_store import OPEN, TIER_RANK_SQL
 
 
@@ -112,12 +113,8 @@ def patient_profile(conn: psycopg.Connection, patient_id: str) -> dict[str, Any]
     )
     if profile is None:
         return None
-    profile["enrolments"] = _rows(
-        conn,
-        """SELECT e.programme_id, g.name, g.name_en, e.status, e.enrolled_at, e.ends_at
-           FROM enrolments e JOIN programmes g USING (programme_id)
-           WHERE e.patient_id = %s ORDER BY e.enrolled_at DESC LIMIT 10""",
-        (patient_id,),
+    profile["enrolments"] = enrolment_progress(
+        conn, teams=None, now=datetime.now(UTC), patient_id=patient_id, limit=10
     )
     return profile
 
@@ -269,3 +266,85 @@ def find_patients(
             "limit": limit,
         },
     )
+
+
+def hospitals(conn: psycopg.Connection) -> list[dict[str, Any]]:
+    """Hospitals with their package count, the one with most packages first: the page's
+    default when none is chosen."""
+    return _rows(
+        conn,
+        """SELECT * FROM (
+               SELECT h.hospital_id, h.name,
+                      (SELECT count(*) FROM programmes g WHERE g.hospital_id = h.hospital_id)
+                          AS packages
+               FROM hospitals h) found
+           ORDER BY packages DESC, hospital_id LIMIT 200""",
+        (),
+    )
+
+
+def packages(conn: psycopg.Connection, hospital_id: str) -> list[dict[str, Any]]:
+    """A hospital's service packages with the name of the pathway each one follows."""
+    return _rows(
+        conn,
+        """SELECT g.programme_id, g.name, g.name_en, g.disease, g.duration_days, g.price_cents,
+                  g.pathway_id, g.active,
+                  (SELECT pt.definition->>'name' FROM pathway_templates pt
+                   WHERE pt.pathway_id = g.pathway_id ORDER BY pt.version DESC LIMIT 1)
+                      AS pathway_name,
+                  (SELECT count(*) FROM enrolments e WHERE e.programme_id = g.programme_id
+                     AND e.status = 'active') AS active_enrolments
+           FROM programmes g WHERE g.hospital_id = %s ORDER BY g.programme_id LIMIT 200""",
+        (hospital_id,),
+    )
+
+
+def enrolment_progress(
+    conn: psycopg.Connection,
+    *,
+    teams: list[str] | None,
+    now: datetime,
+    hospital_id: str | None = None,
+    programme_id: str | None = None,
+    status: str | None = None,
+    patient_id: str | None = None,
+    limit: int,
+    offset: int = 0,
+) -> list[dict[str, Any]]:
+    """The API's enrolment progress (`programme_store.list_enrolments`) with what a page also
+    shows: the package's English name and the title of the next task."""
+    rows = programme_store.list_enrolments(
+        conn,
+        teams=teams,
+        now=now,
+        hospital_id=hospital_id,
+        programme_id=programme_id,
+        status=status,
+        patient_id=patient_id,
+        limit=limit,
+        offset=offset,
+    )
+    extra = _rows(
+        conn,
+        """SELECT e.enrolment_id, g.name_en,
+                  (SELECT t.title FROM programme_tasks t
+                   WHERE t.enrolment_id = e.enrolment_id AND t.status IN ('scheduled', 'open')
+                   ORDER BY t.due_at, t.action_key LIMIT 1) AS next_task
+           FROM enrolments e JOIN programmes g USING (programme_id)
+           WHERE e.enrolment_id = ANY(%s)""",
+        ([r["enrolment_id"] for r in rows],),
+    )
+    by_id = {r.pop("enrolment_id"): r for r in extra}
+    for row in rows:
+        row.update(by_id[row["enrolment_id"]])
+        row["name"] = row["programme_name"]
+    return rows
+
+
+def user_names(conn: psycopg.Connection, user_ids: list[str]) -> dict[str, str]:
+    rows = _rows(
+        conn,
+        "SELECT user_id, display_name FROM users WHERE user_id = ANY(%s)",
+        (user_ids,),
+    )
+    return {r["user_id"]: r["display_name"] for r in rows}

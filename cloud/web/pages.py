@@ -10,14 +10,16 @@ from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo
 
-from fastapi import APIRouter, FastAPI, Query, Request
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi import APIRouter, FastAPI, HTTPException, Query, Request
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
 from fastapi.staticfiles import StaticFiles
 
 from cloud.alerts.lifecycle import Outcome
-from cloud.api.deps import Conn
+from cloud.api.deps import Conn, user_from_request
+from cloud.api.live import event_response
 from cloud.auth import TEAM_SCOPED, Role
-from cloud.db import care_store, web_queries
+from cloud.db import care_store, reading_notify, web_queries
 from cloud.db import dashboard_queries as dash
 from cloud.web import assets, charts, i18n
 from cloud.web.render import Page, PageError, language, page_for, render
@@ -36,7 +38,20 @@ RESOLVE_OUTCOMES = [
 CONTACT_CHANNELS = ("call", "sms", "app", "wechat")
 CONTACT_OUTCOMES = ("reached", "no_answer", "busy", "wrong_number", "message_sent", "message_read")
 QUEUE_ROLES = (*TEAM_SCOPED, Role.QC_SUPERVISOR)
-JS_TEXTS = ("wb.", "dlg.", "tier.", "status.", "common.", "pt.", "source.", "centre.", "dash.")
+CENTRE_ROLES = (Role.HEALTH_MANAGER, Role.CASE_MANAGER, Role.NURSE)
+JS_TEXTS = (
+    "wb.",
+    "dlg.",
+    "tier.",
+    "status.",
+    "common.",
+    "pt.",
+    "source.",
+    "centre.",
+    "dash.",
+    "metric.",
+    "device.",
+)
 
 
 @dataclass(frozen=True)
@@ -217,7 +232,7 @@ def patient_summary(request: Request, conn: Conn, patient_id: str) -> Response:
 @router.get("/centre", response_class=HTMLResponse)
 def centre(request: Request, conn: Conn, patient: str | None = None) -> Response:
     page = page_for(request, conn)
-    page.require(Role.HEALTH_MANAGER, Role.CASE_MANAGER, Role.NURSE)
+    page.require(*CENTRE_ROLES)
     current = None
     matches: list[dict[str, Any]] = []
     if patient:
@@ -243,6 +258,22 @@ def centre_patient_readings(request: Request, conn: Conn, patient: str) -> Respo
     since = datetime.now(UTC) - timedelta(hours=12)
     rows = web_queries.recent_for_patient(conn, patient, since, 40)
     return page.render("_centre_readings.html", readings=rows)
+
+
+@router.get("/centre/events")
+async def centre_events(request: Request, edge_id: str | None = None) -> StreamingResponse:
+    """Server-sent events: `event: readings` with `{edge_id, readings}` once per ingest
+    flush that stored new centre readings (of `edge_id` only, when given). The station
+    page reloads its panels on each; it carries no patient data itself."""
+    user = await run_in_threadpool(user_from_request, request)
+    if user.role not in CENTRE_ROLES:
+        raise HTTPException(403, f"{user.role.value} has no centre station")
+    return event_response(
+        request,
+        reading_notify.CHANNEL,
+        "readings",
+        lambda event: edge_id is None or event.get("edge_id") == edge_id,
+    )
 
 
 @router.get("/doctor", response_class=HTMLResponse)
@@ -298,10 +329,11 @@ def admin(request: Request, conn: Conn) -> Response:
 
 def install(app: FastAPI) -> None:
     """Add the web UI to the cloud app: its routes, its own static files and error pages."""
-    from cloud.web import session_routes
+    from cloud.web import programme_pages, session_routes
 
     app.include_router(session_routes.router)
     app.include_router(router)
+    app.include_router(programme_pages.router)
     app.mount("/static", StaticFiles(directory=str(assets.STATIC)), name="static")
 
     @app.exception_handler(PageError)

@@ -33,7 +33,14 @@ def _replace_page(params: Any, page: int) -> str:
     return urlencode({**dict(params), "page": page})
 
 
+def _figure(value: float | None) -> str:
+    """A score figure as the API gives it, without trailing zeros; "—" when nobody was
+    measured."""
+    return "—" if value is None else f"{value:g}"
+
+
 templates.env.filters["replace_page"] = _replace_page
+templates.env.filters["figure"] = _figure
 
 # (path, text key, roles): the role's first entry is its home page.
 NAV: tuple[tuple[str, str, frozenset[Role]], ...] = (
@@ -46,6 +53,12 @@ NAV: tuple[tuple[str, str, frozenset[Role]], ...] = (
         frozenset({Role.CASE_MANAGER, Role.DOCTOR, Role.QC_SUPERVISOR}),
     ),
     ("/admin", "nav.admin", frozenset({Role.ADMIN})),
+    (
+        "/programmes",
+        "nav.programmes",
+        frozenset({Role.CASE_MANAGER, Role.HEALTH_MANAGER, Role.QC_SUPERVISOR, Role.ADMIN}),
+    ),
+    ("/qc", "nav.qc", frozenset({Role.QC_SUPERVISOR, Role.ADMIN})),
 )
 
 

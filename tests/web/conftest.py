@@ -17,7 +17,9 @@ import pytest
 
 from cloud.db import care_store
 from cloud.db.migrate import migrate
+from devstack import demo
 from devstack.cloud import CloudProcess
+from devstack.demo_programmes import seed_programmes
 from devstack.mosquitto import LocalMosquitto
 from devstack.ports import free_port
 from devstack.postgres import LocalPostgres
@@ -51,12 +53,12 @@ class WebStack:
         client.disconnect()
         client.loop_stop()
 
-    def signed_in(self, username: str) -> httpx.Client:
+    def signed_in(self, username: str, password: str = PASSWORD) -> httpx.Client:
         """An HTTP client holding the web session cookie of `username`."""
         client = httpx.Client(base_url=self.base_url, follow_redirects=False, timeout=10)
         response = client.post(
             "/login",
-            data={"username": username, "password": PASSWORD},
+            data={"username": username, "password": password},
             headers={"Origin": self.base_url},
         )
         assert response.status_code == 303, response.text
@@ -66,6 +68,27 @@ class WebStack:
         with psycopg.connect(self.database_url, autocommit=True) as conn:
             cur = conn.execute(query, params)
             return cur.fetchall() if cur.description else []
+
+    def add_programme(self, hospital_id: str, programme_id: str, name: str, by: str) -> None:
+        """A hospital with one 30-day package on a pathway of its own (empty definition)."""
+        pathway_id = f"pw-{programme_id}"
+        self.sql("INSERT INTO hospitals VALUES (%s, %s)", hospital_id, f"{hospital_id} 医院")
+        self.sql(
+            """INSERT INTO pathway_templates (pathway_id, version, disease, definition,
+                                              approved_by)
+               VALUES (%s, 1, 'hypertension', '{}', %s)""",
+            pathway_id,
+            by,
+        )
+        self.sql(
+            """INSERT INTO programmes (programme_id, hospital_id, name, disease, duration_days,
+                                       price_cents, pathway_id)
+               VALUES (%s, %s, %s, 'hypertension', 30, 0, %s)""",
+            programme_id,
+            hospital_id,
+            name,
+            pathway_id,
+        )
 
 
 def _seed(url: str) -> None:
@@ -108,7 +131,10 @@ def web_stack(
     broker = LocalMosquitto(work / "mosquitto", free_port())
     broker.start()
     port = free_port()
-    cloud = CloudProcess(cloud_env(url, broker, port), port, work / "cloud.log")
+    # No periodic sweep: it would race the demo seeding's own sweeps (which run on the
+    # seed's clock) and move task states between a page and the API call it is checked by.
+    env = cloud_env(url, broker, port, CAREBRIDGE_SWEEP_INTERVAL_S="3600")
+    cloud = CloudProcess(env, port, work / "cloud.log")
     try:
         cloud.start(timeout=30)
         yield WebStack(cloud.base_url, url, broker.port)
@@ -117,3 +143,12 @@ def web_stack(
         broker.stop()
         with psycopg.connect(pg_server.admin_dsn(), autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="package")
+def demo_programmes(web_stack: WebStack) -> dict[str, object]:
+    """The README demo's programmes in the web stack's database: team-cardio with cm01 and
+    qc01 (password `demo.DEMO_PASSWORD`), hospital H-SXZX, 18 enrolments, last month's
+    sample, reviews and score. Its own team, so the other web tests' teams are untouched."""
+    demo.seed_people(web_stack.database_url)
+    return seed_programmes(web_stack.database_url)

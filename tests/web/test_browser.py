@@ -148,3 +148,21 @@ def test_centre_station_confirms_an_unassigned_reading_to_the_chosen_patient(
     expect(page.locator("#unassigned tr", has_text="WEB-BP-CENTRE")).to_have_count(0)
     assert_labelled(page)
     page.screenshot(path=str(SCREENSHOTS / "centre.png"), full_page=True)
+
+
+def test_centre_station_shows_new_readings_from_the_event_stream_without_polling(
+    browser: Browser, web_stack: WebStack
+):
+    page = sign_in(browser, web_stack, "hm-a")
+    expect(page).to_have_url(f"{web_stack.base_url}/centre")
+    # No timers at all: whatever appears after the first load came through /centre/events.
+    page.add_init_script("window.setInterval = () => 0; window.setTimeout = () => 0;")
+    page.goto(f"{web_stack.base_url}/centre?patient=P-100")
+    expect(page.locator("#centre-live")).to_have_attribute("data-state", "on", timeout=10_000)
+    expect(page.locator("#unassigned")).not_to_contain_text("加载中")
+    cuff = SimulatedCuff("WEB-BP-LIVE", source=Source.CENTRE)
+    web_stack.publish(cuff.measure(131, 84, 71, patient_id=None), edge_id="centre-web")
+    expect(page.locator("#unassigned tr", has_text="WEB-BP-LIVE")).to_be_visible(timeout=10_000)
+    mine = SimulatedCuff("WEB-BP-MINE", source=Source.CENTRE)
+    web_stack.publish(mine.measure(126, 80, 69, patient_id="P-100"), edge_id="centre-web")
+    expect(page.locator("#patient-readings")).to_contain_text("WEB-BP-MINE", timeout=10_000)

@@ -210,21 +210,12 @@ def test_workbench_filters_by_programme_enrolment_and_status(web_stack: WebStack
         """INSERT INTO patients (patient_id, name, team_id, case_manager_id)
            VALUES ('P-400', '孙七', 'team-a', 'cm-a'), ('P-401', '周八', 'team-a', 'cm-a')"""
     )
-    web_stack.sql("INSERT INTO hospitals VALUES ('H-W', '测试医院')")
-    web_stack.sql(
-        """INSERT INTO pathway_templates (pathway_id, version, disease, definition, approved_by)
-           VALUES ('pw-web', 1, 'hypertension', '{}', 'doc-a')"""
-    )
-    web_stack.sql(
-        """INSERT INTO programmes (programme_id, hospital_id, name, disease, duration_days,
-                                   price_cents, pathway_id)
-           VALUES ('prog-web', 'H-W', '高血压强化管理', 'hypertension', 30, 0, 'pw-web')"""
-    )
+    web_stack.add_programme("H-W", "prog-web", "高血压强化管理", "doc-a")
     web_stack.sql(
         """INSERT INTO enrolments (patient_id, programme_id, hospital_id, status, enrolled_at,
                                    ends_at, pathway_id, pathway_version, source, enrolled_by)
            VALUES ('P-400', 'prog-web', 'H-W', 'active', now(), now() + interval '30 days',
-                   'pw-web', 1, 'staff', 'doc-a')"""
+                   'pw-prog-web', 1, 'staff', 'doc-a')"""
     )
     for patient, status in (("P-400", "open"), ("P-401", "open"), ("P-400", "acknowledged")):
         web_stack.sql(

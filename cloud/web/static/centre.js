@@ -1,13 +1,16 @@
 // The centre station: the chosen patient's readings and the readings no patient has been
-// chosen for yet, refreshed every few seconds; each unassigned measurement can be
-// confirmed to the current patient.
+// chosen for yet, reloaded whenever the cloud stores new centre readings (server-sent
+// events from /centre/events); each unassigned measurement can be confirmed to the current
+// patient. While the stream is down the page polls every few seconds instead.
 import { announce, api, t } from "/static/common.js";
 
 const current = document.getElementById("current-patient");
 const patient = current?.dataset.patient || null;
 const unassigned = document.getElementById("unassigned");
 const mine = document.getElementById("patient-readings");
-const REFRESH_MS = 3000;
+const FALLBACK_POLL_MS = 3000;
+const live = document.getElementById("centre-live");
+let poll = null;
 
 function cell(text, className) {
   const td = document.createElement("td");
@@ -31,10 +34,10 @@ function renderUnassigned(items) {
     const row = document.createElement("tr");
     row.dataset.measurement = item.measurement_id;
     row.append(
-      cell(new Date(item.measured_at).toLocaleTimeString()),
+      cell(new Date(item.measured_at).toLocaleTimeString(document.documentElement.lang, { hour12: false })),
       cell(item.edge_id),
-      cell(`${item.device.kind} ${item.device.serial}`),
-      cell(item.values.map((v) => `${v.metric} ${v.value} ${v.unit}`).join(" · "), "num"),
+      cell(`${t(`device.${item.device.kind}`)} ${item.device.serial}`),
+      cell(item.values.map((v) => `${t(`metric.${v.metric}`)} ${v.value} ${v.unit}`).join(" · "), "num"),
     );
     const action = document.createElement("td");
     const button = document.createElement("button");
@@ -78,5 +81,30 @@ async function refresh() {
   }
 }
 
+function showLive(on) {
+  if (!live) return;
+  live.textContent = on ? live.dataset.on : live.dataset.off;
+  live.classList.toggle("off", !on);
+  live.dataset.state = on ? "on" : "off";
+}
+
+function connect() {
+  const source = new EventSource("/centre/events");
+  source.addEventListener("open", () => {
+    showLive(true);
+    if (poll !== null) {
+      clearInterval(poll);
+      poll = null;
+      // Notices sent while the stream was down are not replayed: reload once instead.
+      refresh();
+    }
+  });
+  source.addEventListener("readings", refresh);
+  source.addEventListener("error", () => {
+    showLive(false);
+    if (poll === null) poll = setInterval(refresh, FALLBACK_POLL_MS);
+  });
+}
+
 refresh();
-setInterval(refresh, REFRESH_MS);
+connect();
