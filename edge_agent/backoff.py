@@ -82,10 +82,13 @@ class RetryPolicy:
 
     def delay(self, attempt: int, rand: Callable[[], float] = random.random) -> float:
         """Seconds to wait before attempt `attempt + 1` (`attempt` ≥ 1 failures so far)."""
+        return self.ceiling(attempt) * (1 + self.jitter * (2 * rand() - 1))
+
+    def ceiling(self, attempt: int) -> float:
+        """The capped exponential before jitter, after `attempt` ≥ 1 failures."""
         if attempt < 1:
             raise ValueError("attempt counts failures so far and starts at 1")
-        base = min(self.first_s * self.factor ** (attempt - 1), self.max_s)
-        return base * (1 + self.jitter * (2 * rand() - 1))
+        return min(self.first_s * self.factor ** (attempt - 1), self.max_s)
 
 
 DEVICE_RETRY: Final[dict[FailureKind, RetryPolicy]] = {

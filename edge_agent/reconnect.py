@@ -13,6 +13,8 @@ import random
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+from edge_agent.backoff import RetryPolicy
+
 
 class Failure(StrEnum):
     NETWORK = "network"
@@ -54,7 +56,7 @@ class Backoff:
         if failure is Failure.REFUSED:
             return self.max_s * self.rng.uniform(0.5, 1.0)
         scale = 4.0 if failure is Failure.BUSY else 1.0
-        ceiling = min(self.max_s, self.min_s * scale * 2 ** (self.attempt - 1))
+        ceiling = RetryPolicy(self.min_s * scale, 2.0, self.max_s).ceiling(self.attempt)
         return self.min_s + self.rng.uniform(0.0, max(0.0, ceiling - self.min_s))
 
     def reset(self) -> None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from abc import ABC, abstractmethod
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Generic, TypeVar
@@ -24,7 +25,9 @@ R = TypeVar("R", bound=_Message)
 Publish = Callable[[str, bytes], bool]
 
 
-class RequestSync(Generic[R]):
+class RequestSync(ABC, Generic[R]):
+    """Subclasses name their result topic and say what one round of sending does."""
+
     result_model: type[R]
     log: logging.Logger
 
@@ -46,12 +49,12 @@ class RequestSync(Generic[R]):
         """When this process last sent each request; after a restart all are due."""
 
     @property
-    def result_topic(self) -> str:
-        raise NotImplementedError
+    @abstractmethod
+    def result_topic(self) -> str: ...
 
+    @abstractmethod
     async def step(self) -> int:
         """Apply results that came in, send what is due; returns how many were sent."""
-        raise NotImplementedError
 
     def on_result_payload(self, payload: bytes) -> None:
         """The uplink's handler for the results topic (runs on the event loop)."""

@@ -112,11 +112,18 @@ def _qc_page(request: Request, conn: Conn) -> tuple[Page, dict[str, Any] | None,
     return page, hospital, hospitals, month
 
 
-def _trend(conn: Conn, hospital_id: str, month: str, timezone: str) -> list[dict[str, Any]]:
-    """The total of each recent month in which anybody was measured."""
+def _trend(
+    conn: Conn, hospital_id: str, month: str, timezone: str, this_month: dict[str, Any]
+) -> list[dict[str, Any]]:
+    """The total of each recent month in which anybody was measured; `this_month` is the
+    page's own month, scored already."""
     trend = []
     for each in _months_before(month, TREND_MONTHS):
-        score = qc_store.monthly_score(conn, hospital_id, each, timezone)["score"]
+        score = (
+            this_month
+            if each == month
+            else qc_store.monthly_score(conn, hospital_id, each, timezone)["score"]
+        )
         if any(score[c]["applicable"] for c in COMPONENTS):
             trend.append({"month": each, "total": score["total"]})
     return trend
@@ -149,7 +156,7 @@ def qc(request: Request, conn: Conn) -> Response:
         score=result["score"],
         components=COMPONENTS,
         departments=qc_store.departments(conn, hospital_id, month, timezone),
-        trend=_trend(conn, hospital_id, month, timezone),
+        trend=_trend(conn, hospital_id, month, timezone, result["score"]),
         sample=detail,
         work=work,
         names=web_queries.user_names(conn, staff),

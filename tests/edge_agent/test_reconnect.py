@@ -21,6 +21,15 @@ def test_network_delays_grow_exponentially_within_the_jitter_band():
     for attempt in range(1, 12):
         delay = backoff.next_delay(Failure.NETWORK)
         assert 1 <= delay <= min(60, 2 ** (attempt - 1))
+    # The band really widens: over many edges, later attempts wait far longer than the first.
+    firsts, sixths = [], []
+    for seed in range(200):
+        edge = Backoff(min_s=1, max_s=60, rng=random.Random(seed))
+        delays = [edge.next_delay(Failure.NETWORK) for _ in range(6)]
+        firsts.append(delays[0])
+        sixths.append(delays[5])
+    assert set(firsts) == {1.0}
+    assert max(sixths) > 24  # the sixth attempt's ceiling is 32 s
 
 
 def test_jitter_spreads_edges_that_lost_the_broker_together():
