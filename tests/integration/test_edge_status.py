@@ -47,6 +47,11 @@ def _edges(cloud: CloudProcess, token: str) -> dict[str, dict[str, Any]]:
     return {e["edge_id"]: e for e in response.json()["items"]}
 
 
+def _reporting(edge: dict[str, Any]) -> bool:
+    """Online with a full status (outbox and devices) from the agent itself."""
+    return edge.get("state") == "online" and edge.get("outbox", {}).get("capacity") is not None
+
+
 def _attention(cloud: CloudProcess) -> set[tuple[str, str]]:
     body = httpx.get(f"{cloud.base_url}/health", timeout=5).json()
     return {(a["edge_id"], a["reason"]) for a in body["edges"]["attention"]}
@@ -99,9 +104,11 @@ async def test_edges_report_devices_outbox_alarm_and_going_offline(
         try:
 
             def both_online() -> dict[str, dict[str, Any]] | None:
+                # Online and reporting: the broker connection's bare "online" comes before
+                # the agent's first full status with its outbox.
                 edges = _edges(fleet_cloud, admin)
-                wanted = (edges.get(CENTRE, {}).get("state"), edges.get(STRAY, {}).get("state"))
-                return edges if wanted == ("online", "online") else None
+                reported = [_reporting(edges.get(edge, {})) for edge in (CENTRE, STRAY)]
+                return edges if all(reported) else None
 
             edges = await asyncio.to_thread(wait_for, both_online, 15, 0.2, "edges online")
             seen = edges[CENTRE]
@@ -196,7 +203,7 @@ def test_a_killed_agent_shows_offline_through_its_last_will(database_url, broker
     try:
         wait_for(
             # A cold `python -m edge_agent run` on a busy 2-core machine may take a while.
-            lambda: _edges(cloud, admin).get(edge, {}).get("state") == "online",
+            lambda: _reporting(_edges(cloud, admin).get(edge, {})),
             40,
             0.2,
             "the agent online",
