@@ -41,6 +41,7 @@ from cloud.auth import Role
 from cloud.db import care_store
 from cloud.db.ingest_store import COPY_COLUMNS, reading_row
 from cloud.db.migrate import migrate
+from cloud.mqtt_client import send_at_once
 from devstack.cloud import CloudProcess
 from devstack.ports import free_port
 from protocols import topics
@@ -121,6 +122,7 @@ class AckCollector:
             mqtt.CallbackAPIVersion.VERSION2, client_id="bench-edges", protocol=mqtt.MQTTv5
         )
         self.client.on_message = self._on_message
+        self.client.on_socket_open = send_at_once  # as the edge agent's uplink does
         self.client.connect("127.0.0.1", self.port)
         self.client.subscribe(f"{topics.ROOT}/edges/+/acks", qos=1)
         self.client.loop_start()

@@ -65,6 +65,9 @@ class LocalMosquitto:
             "max_queued_messages 0",
             "max_inflight_messages 0",
             "autosave_interval 5",
+            # MQTT packets are small; with Nagle's algorithm on, one written while an
+            # earlier one awaits a delayed TCP ACK waits up to 40 ms.
+            "set_tcp_nodelay true",
             # Read by provisioning, which sends SIGHUP to reload accounts and ACL.
             f"pid_file {self.pid_file}",
             f"log_dest file {self.log_path}",

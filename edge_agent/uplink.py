@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+import socket
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -99,6 +100,7 @@ class MqttUplink:
         self._client.on_connect = self._on_connect
         self._client.on_disconnect = self._on_disconnect
         self._client.on_message = self._on_message
+        self._client.on_socket_open = _send_at_once
 
     def link_state(self) -> LinkState:
         return LinkState(
@@ -263,3 +265,11 @@ class MqttUplink:
             )
             return
         self._loop.call_soon_threadsafe(self._deliver, message)
+
+
+def _send_at_once(_client: mqtt.Client, _userdata: object, sock: object) -> None:
+    """Turn Nagle's algorithm off (paho leaves it on): a small packet written while an
+    earlier one awaits the broker's delayed TCP ACK would otherwise wait up to 40 ms."""
+    setsockopt = getattr(sock, "setsockopt", None)  # a WebSocket transport has none
+    if setsockopt is not None:
+        setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)

@@ -28,6 +28,7 @@ from cloud.alerts.rules import SESSION_WINDOW, evaluate
 from cloud.db import assignment_store, edge_answers, ingest_store, reading_notify
 from cloud.ingest.intake import DeadLetter, InboundMessage, Intake, PendingAck, take_in
 from cloud.ingest.metrics import IngestMetrics
+from cloud.mqtt_client import send_at_once
 from cloud.settings import CloudSettings
 from protocols import topics
 from protocols.messages import Ack, RejectedReading, encode
@@ -85,6 +86,7 @@ class IngestWorker:
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
         client.on_message = self._on_message
+        client.on_socket_open = send_at_once
         client.reconnect_delay_set(min_delay=1, max_delay=10)
         return client
 
@@ -169,14 +171,18 @@ class IngestWorker:
                 self._flush(batch, intake)
 
     def _collect(self) -> tuple[list[_Queued], Intake]:
-        """Wait for a first message, then gather more until the linger ends or the batch is full."""
+        """Wait for a first message, then gather more until the linger ends or the batch is full.
+
+        The linger counts from when the first message arrived, not from now: one that waited
+        in the queue through the previous flush has lingered already, so the next flush
+        takes whatever is queued and starts at once."""
         batch: list[_Queued] = []
         intake = Intake()
         try:
             first = self._queue.get(timeout=self.settings.ingest_heartbeat_s)
         except queue.Empty:
             return batch, intake
-        deadline = time.monotonic() + self.settings.ingest_linger_ms / 1000
+        deadline = first.arrived + self.settings.ingest_linger_ms / 1000
         item: _Queued | None = first
         while item is not None:
             batch.append(item)
