@@ -97,8 +97,10 @@ def latest_for_patients(
     care_store.audit(conn, user, "view_latest_many", None, patients=len(ids))
     pool = request.app.state.pool
     # A short wait for the second connection: a busy pool must not hold requests hostage.
-    items = q.latest_for_panel_as_json(conn, lambda: pool.connection(timeout=0.05), ids)
-    return Response(b'{"items":' + items + b"}", media_type="application/json")
+    body = q.latest_for_panel_as_json(
+        conn, lambda: pool.connection(timeout=0.05), ids, before=b'{"items":', after=b"}"
+    )
+    return Response(body, media_type="application/json")
 
 
 @router.get("/patients/{patient_id}/home-bp-average")

@@ -67,3 +67,55 @@ def test_json_arrays_join_without_parsing():
         {"a": 2},
         {"a": 3},
     ]
+
+
+def test_ids_that_need_quoting_in_an_array_literal_are_read_back(database_url):
+    odd = ['say "hi"', "back\\slash", "a,b", "{braced}", " spaced ", "NULL", "é-Ω", ""]
+    fillers = [f"F{i:05d}" for i in range(q.SPLIT_FROM)]  # enough for the two-halves path
+    with (
+        psycopg.connect(database_url, autocommit=True) as conn,
+        psycopg.connect(database_url, autocommit=True) as other,
+    ):
+        conn.execute(
+            """INSERT INTO patient_latest (patient_id, metric, time, value, reading_id, source)
+               SELECT p, 'systolic', now(), 120, gen_random_uuid(), 'home'
+               FROM unnest(%s::text[]) p""",
+            (odd + fillers,),
+        )
+
+        @contextmanager
+        def lend():
+            yield other
+
+        alone = json.loads(q.latest_for_as_json(conn, [*odd, "nobody"]))
+        panel = json.loads(q.latest_for_panel_as_json(conn, lend, odd + fillers))
+    assert [r["patient_id"] for r in alone] == sorted(odd, key=lambda s: s.encode())
+    assert [r["patient_id"] for r in panel] == sorted(odd + fillers, key=lambda s: s.encode())
+
+
+def test_the_panel_comes_inside_the_envelope_asked_for(database_url):
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        _fill(conn, q.SPLIT_FROM)
+        ids = [f"{'p' if i % 2 == 0 else 'P'}{i}" for i in range(1, q.SPLIT_FROM + 1)]
+
+        @contextmanager
+        def same():
+            yield conn
+
+        body = q.latest_for_panel_as_json(conn, same, ids, before=b'{"items":', after=b"}")
+        nobody = q.latest_for_panel_as_json(conn, same, ["nobody"], before=b"{", after=b"}")
+        # Statements prepared after a few runs (psycopg's default) would soon be planned
+        # without knowing how many ids the array holds.
+        for _ in range(8):
+            q.latest_for_as_json(conn, ids[:10])
+        (prepared,) = conn.execute("SELECT count(*) FROM pg_prepared_statements").fetchone()
+    assert len(json.loads(body)["items"]) == 2 * q.SPLIT_FROM
+    assert nobody == b"{[]}"
+    assert prepared == 0
+
+
+def test_joined_arrays_keep_the_envelope():
+    assert q.join_json_arrays(b"[]", b"[]", before=b"(", after=b")") == b"([])"
+    assert q.join_json_arrays(b"[1]", b"[]", before=b"(", after=b")") == b"([1])"
+    assert q.join_json_arrays(b"[]", b"[2]", before=b"(", after=b")") == b"([2])"
+    assert q.join_json_arrays(b"[1]", b"[2,3]", before=b"(", after=b")") == b"([1,2,3])"
