@@ -84,7 +84,7 @@ def _staged(
         started = time.perf_counter()
         with (
             conn.cursor() as cur,
-            cur.copy(f"COPY readings_staging ({ingest_store.COPY_COLUMNS}) FROM STDIN") as copy,
+            ingest_store.copy_rows_into(cur, "readings_staging") as copy,
         ):
             for item in flush:
                 copy.write_row(ingest_store.reading_row(item.edge_id, item.reading))
@@ -118,7 +118,7 @@ def measure(dsn: str, count: int) -> dict[str, float]:
                 with (
                     conn.transaction(),
                     conn.cursor() as cur,
-                    cur.copy(f"COPY readings ({ingest_store.COPY_COLUMNS}) FROM STDIN") as copy,
+                    ingest_store.copy_rows_into(cur, "readings") as copy,
                 ):
                     for row in chunk:
                         copy.write_row(row)
