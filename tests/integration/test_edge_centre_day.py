@@ -137,8 +137,13 @@ async def test_a_centre_day_stores_every_reading_once_under_the_right_patient(
                     # Devices stamp whole seconds; a real measurement takes longer than this.
                     await asyncio.sleep(1.05)
                     await _measure(kind, device, n)
+                    # Long enough for a retry or two: on a loaded machine an emulated GATT
+                    # request can time out (bumble then logs its late response), and the
+                    # link backs off 2-5 s before it asks again.
                     await eventually(
-                        lambda p=patient: patient_rows(p)[0][0] > 0, f"{patient}'s reading"
+                        lambda p=patient: patient_rows(p)[0][0] > 0,
+                        f"{patient}'s reading",
+                        within=45.0,
                     )
                 await state.close_session(now=datetime.now(UTC), device_key=address)
 
