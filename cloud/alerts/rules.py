@@ -102,6 +102,8 @@ def blood_pressure(
     profile: PatientProfile,
     rules: RuleSet = DEFAULT_RULES,
 ) -> AlertCandidate | None:
+    if not any(r.metric in _BP_METRICS for r in measurement):
+        return None  # not a cuff measurement: no session to judge
     session = _bp_session(measurement, history)
     if not any(r.measurement_id == measurement[0].measurement_id for g in session for r in g):
         return None

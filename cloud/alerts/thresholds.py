@@ -114,6 +114,22 @@ class RuleSet:
     version: str
     thresholds: tuple[Threshold, ...]
     flag_rules: tuple[FlagRule, ...] = ()
+    _by_metric: dict[Metric, tuple[Threshold, ...]] = field(
+        init=False, repr=False, compare=False, hash=False
+    )
+
+    def __post_init__(self) -> None:
+        # Every value is judged against its metric's few thresholds, not all of them: ingest
+        # judges each reading it stores. The set's order is kept within each metric.
+        by_metric: dict[Metric, list[Threshold]] = {}
+        for rule in self.thresholds:
+            by_metric.setdefault(rule.metric, []).append(rule)
+        object.__setattr__(
+            self, "_by_metric", {metric: tuple(rules) for metric, rules in by_metric.items()}
+        )
+
+    def thresholds_for(self, metric: Metric) -> tuple[Threshold, ...]:
+        return self._by_metric.get(metric, ())
 
 
 @dataclass(frozen=True)
@@ -265,8 +281,8 @@ def judge_value(
             )
     target = next((t for t in targets if t.metric is metric), None)
     best: Finding | None = None
-    for rule in rules.thresholds:
-        if rule.metric is not metric or not rule.applies(cohort_set, meal):
+    for rule in rules.thresholds_for(metric):
+        if not rule.applies(cohort_set, meal):
             continue
         if target is not None and rule.out_of_target:
             continue  # the doctor's target speaks for this patient instead
