@@ -86,12 +86,21 @@ def reading_row(edge_id: str, r: Reading) -> tuple[object, ...]:
         r.value,
         r.unit,
         r.received_at,
-        r.device_time,
+        _wall_clock(r.device_time),
         _context_json(r.context),
         _sorted_flags(r.flags),
         r.source.value,
         r.staff_id,
     )
+
+
+def _wall_clock(device_time: datetime | None) -> datetime | None:
+    """The device's time as the `timestamp` column keeps it: its wall clock, any offset it
+    sent dropped, as PostgreSQL does with text. Binary COPY refuses an aware datetime for a
+    `timestamp` column, and devices with a time-offset field send aware ones."""
+    if device_time is None or device_time.tzinfo is None:
+        return device_time
+    return device_time.replace(tzinfo=None)
 
 
 @functools.lru_cache(maxsize=1024)

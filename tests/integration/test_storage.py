@@ -72,6 +72,20 @@ def test_a_late_reading_updates_its_own_days_rollup_once(database_url):
     assert daily_row(database_url, "P1", "glucose", "2026-11-20") == (3, 3.0, 9.0, 17.0)
 
 
+def test_a_device_time_with_an_offset_is_stored_as_the_devices_wall_clock(database_url):
+    meter = SimulatedGlucoseMeter("G-OFFSET")
+    at = datetime(2026, 11, 20, 1, 30, tzinfo=UTC)
+    [reading] = meter.measure(5.0, patient_id="P1", at=at)
+    shanghai = datetime(2026, 11, 20, 9, 30, tzinfo=ZoneInfo(TZ))
+    reading = reading.model_copy(update={"device_time": shanghai})
+    assert store(database_url, [reading]) == {reading.reading_id}
+    with psycopg.connect(database_url) as conn:
+        (kept,) = conn.execute(
+            "SELECT device_time FROM readings WHERE reading_id = %s", (reading.reading_id,)
+        ).fetchone()
+    assert kept == datetime(2026, 11, 20, 9, 30)
+
+
 def test_the_rollup_day_is_the_hospitals_calendar_day(database_url):
     # 23:30 UTC on the 20th is 07:30 on the 21st in Shanghai.
     at = datetime(2026, 11, 20, 23, 30, tzinfo=UTC)
