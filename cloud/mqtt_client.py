@@ -11,8 +11,16 @@ from paho.mqtt.enums import CallbackAPIVersion
 from cloud.settings import CloudSettings
 
 
-def cloud_client(settings: CloudSettings, client_id: str) -> mqtt.Client:
-    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5)
+def cloud_client(
+    settings: CloudSettings, client_id: str, *, manual_ack: bool = False
+) -> mqtt.Client:
+    """`manual_ack`: PUBACKs only when the caller acks (ingest acks after its commit)."""
+    client = mqtt.Client(
+        CallbackAPIVersion.VERSION2,
+        client_id=client_id,
+        protocol=mqtt.MQTTv5,
+        manual_ack=manual_ack,
+    )
     if settings.mqtt_username:
         client.username_pw_set(settings.mqtt_username, settings.mqtt_password)
     if settings.mqtt_tls_ca_file:

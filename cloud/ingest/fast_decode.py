@@ -247,14 +247,10 @@ def _readings_of(wire: _WireBatch) -> list[Reading] | None:
         elif staff_id is not None:
             identifiers.append(staff_id)
 
-        # What `Reading.model_construct(_fields_set=..., **fields)` does for a model without
-        # aliases, extras, private attributes or post-init, given every field — without its
-        # per-field search for aliases and defaults, which cost more than the rest of this
-        # loop (profiled).
-        reading = _new(Reading)
-        _set(
-            reading,
-            "__dict__",
+        # `_construct`, not `Reading.model_construct`: its per-field search for aliases and
+        # defaults cost more than the rest of this loop (profiled).
+        reading = _construct(
+            Reading,
             {
                 "reading_id": reading_id,
                 "measurement_id": measurement_id,
@@ -272,10 +268,8 @@ def _readings_of(wire: _WireBatch) -> list[Reading] | None:
                 "source": item.source,
                 "staff_id": staff_id,
             },
+            fields_set,
         )
-        _set(reading, "__pydantic_fields_set__", fields_set)
-        _set(reading, "__pydantic_extra__", None)
-        _set(reading, "__pydantic_private__", None)
         readings.append(reading)
 
     # One pass over all the batch's identifiers: each is non-empty (msgspec checked the
@@ -286,6 +280,8 @@ def _readings_of(wire: _WireBatch) -> list[Reading] | None:
 
 
 def _construct(cls: type[Model], fields: dict[str, Any], fields_set: set[str]) -> Model:
+    """What `cls.model_construct(_fields_set=fields_set, **fields)` does for a model without
+    aliases, extras, private attributes or post-init, given every field."""
     model = _new(cls)
     _set(model, "__dict__", fields)
     _set(model, "__pydantic_fields_set__", fields_set)

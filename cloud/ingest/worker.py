@@ -28,7 +28,7 @@ from cloud.alerts.rules import SESSION_WINDOW, evaluate
 from cloud.db import assignment_store, edge_answers, ingest_store, reading_notify
 from cloud.ingest.intake import DeadLetter, InboundMessage, Intake, PendingAck, take_in
 from cloud.ingest.metrics import IngestMetrics
-from cloud.mqtt_client import send_at_once
+from cloud.mqtt_client import cloud_client
 from cloud.settings import CloudSettings
 from protocols import topics
 from protocols.messages import Ack, RejectedReading, encode
@@ -73,20 +73,10 @@ class IngestWorker:
     # --- MQTT side (paho's thread) -------------------------------------------------------
 
     def _make_client(self) -> mqtt.Client:
-        client = mqtt.Client(
-            mqtt.CallbackAPIVersion.VERSION2,
-            client_id=self.worker_id,
-            protocol=mqtt.MQTTv5,
-            manual_ack=True,
-        )
-        if self.settings.mqtt_username:
-            client.username_pw_set(self.settings.mqtt_username, self.settings.mqtt_password)
-        if self.settings.mqtt_tls_ca_file:
-            client.tls_set(ca_certs=self.settings.mqtt_tls_ca_file)
+        client = cloud_client(self.settings, self.worker_id, manual_ack=True)
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
         client.on_message = self._on_message
-        client.on_socket_open = send_at_once
         client.reconnect_delay_set(min_delay=1, max_delay=10)
         return client
 
