@@ -18,6 +18,7 @@ from edge_agent.outbox import Outbox
 from edge_agent.provisioning import apply_credentials, enrol
 from edge_agent.runtime import run_agent
 from edge_agent.settings import EdgeSettings
+from edge_agent.sqlite_calls import fetch_all
 from protocols.errors import CareBridgeError
 from protocols.logs import configure_logging
 
@@ -54,11 +55,11 @@ async def _status(settings: EdgeSettings) -> dict[str, object]:
 
 async def _export(settings: EdgeSettings, target: Path) -> int:
     async with Outbox(settings.outbox_path) as outbox:
-        cursor = await outbox.db.execute(
+        rows = await fetch_all(
+            outbox.db,
             "SELECT reading_id, state, enqueued_at, attempts, reject_code, reject_reason, body "
-            "FROM outbox ORDER BY enqueued_at"
+            "FROM outbox ORDER BY enqueued_at",
         )
-        rows = list(await cursor.fetchall())
     with target.open("w", encoding="utf-8") as out:
         for rid, state, enq, attempts, code, reason, body in rows:
             record = {

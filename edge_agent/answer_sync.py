@@ -21,6 +21,7 @@ from typing import Any
 import aiosqlite
 
 from edge_agent.request_sync import Publish, RequestSync
+from edge_agent.sqlite_calls import run, run_script
 from protocols import topics
 from protocols.errors import CareBridgeError
 from protocols.messages import QuestionnaireAnswers, QuestionnaireAnswersResult, encode
@@ -107,7 +108,7 @@ class AnswerSync(RequestSync[QuestionnaireAnswersResult]):
 
     async def open(self) -> AnswerSync:
         if not self._ready:
-            await self._db.executescript(_SCHEMA)
+            await run_script(self._db, _SCHEMA)
             await self._db.commit()
             self._ready = True
         return self
@@ -133,7 +134,8 @@ class AnswerSync(RequestSync[QuestionnaireAnswersResult]):
         )
         await self.open()
         # The same answer id again (a double tap that reused it) keeps the first.
-        await self._db.execute(
+        await run(
+            self._db,
             """INSERT OR IGNORE INTO questionnaire_answers
                    (answer_id, patient_id, questionnaire_id, version, answers, answered_at)
                VALUES (?, ?, ?, ?, ?, ?)""",
@@ -185,7 +187,8 @@ class AnswerSync(RequestSync[QuestionnaireAnswersResult]):
             )
             topic = topics.questionnaire_answers(self.edge_id)
             if self._send(item.answer_id, topic, encode(message), now):
-                await self._db.execute(
+                await run(
+                    self._db,
                     "UPDATE questionnaire_answers SET sent_at = ? WHERE answer_id = ?",
                     (now.isoformat(), item.answer_id),
                 )
@@ -194,7 +197,8 @@ class AnswerSync(RequestSync[QuestionnaireAnswersResult]):
         return sent
 
     async def _apply(self, result: QuestionnaireAnswersResult) -> None:
-        cur = await self._db.execute(
+        changed = await run(
+            self._db,
             """UPDATE questionnaire_answers
                SET state = ?, score = ?, risk_level = ?, code = ?, reason = ?,
                    answered_back_at = ?
@@ -215,7 +219,7 @@ class AnswerSync(RequestSync[QuestionnaireAnswersResult]):
             extra={
                 "answer_id": str(result.answer_id),
                 "status": result.status.value,
-                "known": cur.rowcount > 0,
+                "known": changed > 0,
                 "reason": result.reason,
             },
         )

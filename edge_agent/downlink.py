@@ -15,6 +15,7 @@ from collections.abc import Callable
 
 import aiosqlite
 
+from edge_agent.sqlite_calls import fetch_all, fetch_one, run, run_script
 from protocols.errors import CareBridgeError
 from protocols.messages import EdgeConfig, PatientNotification, decode, encode
 
@@ -64,10 +65,9 @@ class Downlink:
     async def open(self, db: aiosqlite.Connection) -> None:
         """Load what was kept; `db` is the outbox's connection (one SQLite file)."""
         self._conn = db
-        await self._db.executescript(_SCHEMA)
+        await run_script(self._db, _SCHEMA)
         await self._db.commit()
-        cursor = await self._db.execute("SELECT body FROM edge_config WHERE slot = 1")
-        row = await cursor.fetchone()
+        row = await fetch_one(self._db, "SELECT body FROM edge_config WHERE slot = 1")
         if row is not None:
             try:
                 self.config = decode(row[0].encode(), EdgeConfig)
@@ -82,7 +82,8 @@ class Downlink:
                 extra={"for_edge": config.edge_id, "issued_at": str(config.issued_at)},
             )
             return False
-        await self._db.execute(
+        await run(
+            self._db,
             "INSERT OR REPLACE INTO edge_config (slot, issued_at, body, received_at) "
             "VALUES (1, ?, ?, ?)",
             (config.issued_at.isoformat(), encode(config).decode(), time.time()),
@@ -103,7 +104,8 @@ class Downlink:
 
     async def add_notification(self, note: PatientNotification) -> bool:
         """Keep a notification for the app; False when it was a redelivery already kept."""
-        cursor = await self._db.execute(
+        added = await run(
+            self._db,
             "INSERT OR IGNORE INTO notifications "
             "(notification_id, patient_id, created_at, body, received_at) VALUES (?, ?, ?, ?, ?)",
             (
@@ -115,7 +117,7 @@ class Downlink:
             ),
         )
         await self._db.commit()
-        if cursor.rowcount < 1:
+        if added < 1:
             return False
         log.info("patient notification received", extra={"patient_id": note.patient_id})
         for callback in self.on_notification:
@@ -133,13 +135,14 @@ class Downlink:
         if unread_only:
             clauses.append("read_at IS NULL")
         where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
-        cursor = await self._db.execute(
-            f"SELECT body FROM notifications {where} ORDER BY created_at DESC", params
+        rows = await fetch_all(
+            self._db, f"SELECT body FROM notifications {where} ORDER BY created_at DESC", params
         )
-        return [decode(row[0].encode(), PatientNotification) for row in await cursor.fetchall()]
+        return [decode(row[0].encode(), PatientNotification) for row in rows]
 
     async def mark_read(self, notification_id: uuid.UUID) -> None:
-        await self._db.execute(
+        await run(
+            self._db,
             "UPDATE notifications SET read_at = coalesce(read_at, ?) WHERE notification_id = ?",
             (time.time(), str(notification_id)),
         )

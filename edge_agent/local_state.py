@@ -26,6 +26,7 @@ from typing import Any
 import aiosqlite
 
 from edge_agent.attribution import MemberChoice, PatientSession
+from edge_agent.sqlite_calls import fetch_all, fetch_one, run, run_many, run_script
 from protocols.reading import Reading
 
 _SCHEMA = """
@@ -250,14 +251,14 @@ class LocalState:
     @classmethod
     async def attach(cls, db: aiosqlite.Connection) -> LocalState:
         """The state in the database of `db` (the outbox's connection), tables created."""
-        await db.executescript(_SCHEMA)
+        await run_script(db, _SCHEMA)
         await db.commit()
         return cls(db)
 
     async def _write(self, sql: str, params: Sequence[Any] = ()) -> int:
-        cursor = await self.db.execute(sql, params)
+        changed = await run(self.db, sql, params)
         await self.db.commit()
-        return cursor.rowcount
+        return changed
 
     # -- devices -----------------------------------------------------------------------
 
@@ -323,16 +324,15 @@ class LocalState:
 
     async def devices(self, *, paired_only: bool = False) -> list[KnownDevice]:
         where = "WHERE paired_at IS NOT NULL" if paired_only else ""
-        cursor = await self.db.execute(
-            f"SELECT {_DEVICE_COLUMNS} FROM devices {where} ORDER BY address"
+        rows = await fetch_all(
+            self.db, f"SELECT {_DEVICE_COLUMNS} FROM devices {where} ORDER BY address"
         )
-        return [_device(row) for row in await cursor.fetchall()]
+        return [_device(row) for row in rows]
 
     async def device(self, address: str) -> KnownDevice | None:
-        cursor = await self.db.execute(
-            f"SELECT {_DEVICE_COLUMNS} FROM devices WHERE address = ?", (address.upper(),)
+        row = await fetch_one(
+            self.db, f"SELECT {_DEVICE_COLUMNS} FROM devices WHERE address = ?", (address.upper(),)
         )
-        row = await cursor.fetchone()
         return None if row is None else _device(row)
 
     async def update_device(self, address: str, **fields: object) -> None:
@@ -376,12 +376,14 @@ class LocalState:
             last_activity_at=now,
             timeout=lasts,
         )
-        await self.db.execute(
+        await run(
+            self.db,
             "UPDATE sessions SET closed_at = min(?, last_activity_at + timeout_s) "
             "WHERE device_key = ? AND closed_at IS NULL",
             (at, session.device_key),
         )
-        await self.db.execute(
+        await run(
+            self.db,
             f"INSERT INTO sessions ({_SESSION_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, NULL)",
             (
                 session.session_id,
@@ -423,8 +425,8 @@ class LocalState:
         if since is not None:
             sql += " AND coalesce(closed_at, last_activity_at + timeout_s) >= ?"
             params.append(_ts(since))
-        cursor = await self.db.execute(sql + " ORDER BY opened_at", params)
-        return [_session(row) for row in await cursor.fetchall()]
+        rows = await fetch_all(self.db, sql + " ORDER BY opened_at", params)
+        return [_session(row) for row in rows]
 
     async def touch_session(self, session: PatientSession, at: datetime) -> None:
         touched = session.touched(at)
@@ -449,8 +451,8 @@ class LocalState:
         return await self._write("DELETE FROM members WHERE patient_id = ?", (patient_id,)) > 0
 
     async def members(self) -> dict[str, str]:
-        cursor = await self.db.execute("SELECT patient_id, display_name FROM members")
-        return {row[0]: row[1] for row in await cursor.fetchall()}
+        rows = await fetch_all(self.db, "SELECT patient_id, display_name FROM members")
+        return {row[0]: row[1] for row in rows}
 
     async def choose_member(self, patient_id: str, *, now: datetime, lasts: timedelta) -> None:
         if patient_id not in await self.members():
@@ -463,10 +465,9 @@ class LocalState:
         )
 
     async def member_choice(self) -> MemberChoice | None:
-        cursor = await self.db.execute(
-            "SELECT patient_id, chosen_at, expires_at FROM member_choice WHERE one = 1"
+        row = await fetch_one(
+            self.db, "SELECT patient_id, chosen_at, expires_at FROM member_choice WHERE one = 1"
         )
-        row = await cursor.fetchone()
         if row is None:
             return None
         return MemberChoice(
@@ -508,14 +509,15 @@ class LocalState:
                     json.dumps(values, ensure_ascii=False),
                 )
             )
-        before = self.db.total_changes
-        await self.db.executemany(
+        # rowcount, not total_changes: other tasks share this connection between awaits.
+        added = await run_many(
+            self.db,
             "INSERT OR IGNORE INTO unassigned (measurement_id, device_key, device, measured_at, "
             "received_at, reason, reading_ids, summary) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
             rows,
         )
         await self.db.commit()
-        return self.db.total_changes - before
+        return max(0, added)
 
     async def unassigned(
         self, *, states: Iterable[str] | None = None
@@ -526,8 +528,8 @@ class LocalState:
             wanted = list(states)
             sql += f" WHERE state IN ({', '.join('?' for _ in wanted)})"
             params = wanted
-        cursor = await self.db.execute(sql + " ORDER BY received_at DESC", params)
-        return [_unassigned(row) for row in await cursor.fetchall()]
+        rows = await fetch_all(self.db, sql + " ORDER BY received_at DESC", params)
+        return [_unassigned(row) for row in rows]
 
     async def request_assignment(
         self,
@@ -541,11 +543,11 @@ class LocalState:
         """Staff's decision, durable at once; the agent sends it once the readings are in
         the cloud. Returns the assignment id. KeyError for an unknown measurement,
         ValueError when it is assigned to someone else already."""
-        cursor = await self.db.execute(
+        row = await fetch_one(
+            self.db,
             "SELECT state, patient_id, assignment_id FROM unassigned WHERE measurement_id = ?",
             (str(measurement_id),),
         )
-        row = await cursor.fetchone()
         if row is None:
             raise KeyError(f"没有该待分配测量 / no unassigned measurement {measurement_id}")
         state, current, assignment_id = row
@@ -584,8 +586,8 @@ class LocalState:
         )
 
     async def counts(self) -> dict[str, int]:
-        cursor = await self.db.execute("SELECT state, count(*) FROM unassigned GROUP BY state")
-        return {row[0]: row[1] for row in await cursor.fetchall()}
+        rows = await fetch_all(self.db, "SELECT state, count(*) FROM unassigned GROUP BY state")
+        return {row[0]: row[1] for row in rows}
 
 
 def _by_measurement(readings: Sequence[Reading]) -> list[list[Reading]]:

@@ -27,6 +27,7 @@ from typing import Self
 import aiosqlite
 
 from edge_agent.settings import EdgeSettings
+from edge_agent.sqlite_calls import fetch_all, fetch_one, run, run_many, run_script
 from protocols.errors import CareBridgeError
 from protocols.messages import Ack
 from protocols.reading import Reading
@@ -152,9 +153,9 @@ class Outbox:
     async def open(self) -> Self:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._db = await aiosqlite.connect(self.path)
-        await self._db.execute("PRAGMA journal_mode=WAL")
-        await self._db.execute("PRAGMA synchronous=FULL")
-        await self._db.executescript(_SCHEMA)
+        await fetch_all(self._db, "PRAGMA journal_mode=WAL")
+        await run(self._db, "PRAGMA synchronous=FULL")
+        await run_script(self._db, _SCHEMA)
         await self._db.commit()
         await self._recount()
         self._level = self._current_level()
@@ -207,13 +208,14 @@ class Outbox:
                     f"{len(rows)} more refused and left on the device"
                 )
         # rowcount, not total_changes: other tasks share this connection between awaits.
-        cursor = await self.db.executemany(
+        added = await run_many(
+            self.db,
             "INSERT OR IGNORE INTO outbox (reading_id, body, enqueued_at) SELECT ?, ?, ? "
             "WHERE NOT EXISTS (SELECT 1 FROM acked WHERE reading_id = ?)",
             rows,
         )
         await self.db.commit()
-        added = max(0, cursor.rowcount)
+        added = max(0, added)
         self._depth += added
         self._set_level(self._current_level())
         return added
@@ -223,16 +225,17 @@ class Outbox:
     ) -> OutboundBatch | None:
         """The oldest readings not in flight (or whose ack is overdue), marked as sent."""
         at = time.time() if now is None else now
-        cursor = await self.db.execute(
+        rows = await fetch_all(
+            self.db,
             "SELECT reading_id, body FROM outbox WHERE state = 'pending' "
             "AND (sent_at IS NULL OR sent_at < ?) ORDER BY enqueued_at, reading_id LIMIT ?",
             (at - resend_after_s, limit),
         )
-        rows = list(await cursor.fetchall())
         if not rows:
             return None
         batch_id = uuid.uuid4()
-        await self.db.executemany(
+        await run_many(
+            self.db,
             "UPDATE outbox SET batch_id = ?, sent_at = ?, attempts = attempts + 1 "
             "WHERE reading_id = ?",
             [(str(batch_id), at, row[0]) for row in rows],
@@ -244,15 +247,17 @@ class Outbox:
         """Forget the bodies the cloud stored (keeping their ids); keep what it refused."""
         at = time.time() if now is None else now
         stored = [str(rid) for rid in ack.stored]
-        cursor = await self.db.executemany(
-            "DELETE FROM outbox WHERE reading_id = ?", [(rid,) for rid in stored]
+        deleted = await run_many(
+            self.db, "DELETE FROM outbox WHERE reading_id = ?", [(rid,) for rid in stored]
         )
-        deleted = max(0, cursor.rowcount)
-        await self.db.executemany(
+        deleted = max(0, deleted)
+        await run_many(
+            self.db,
             "INSERT OR IGNORE INTO acked (reading_id, acked_at) VALUES (?, ?)",
             [(rid, at) for rid in stored],
         )
-        await self.db.executemany(
+        await run_many(
+            self.db,
             "UPDATE outbox SET state = 'rejected', reject_code = ?, reject_reason = ? "
             "WHERE reading_id = ?",
             [(r.code, r.reason, str(r.reading_id)) for r in ack.rejected if r.reading_id],
@@ -263,8 +268,9 @@ class Outbox:
 
     async def release_in_flight(self) -> None:
         """After a lost connection, make in-flight readings sendable again at once."""
-        await self.db.execute(
-            "UPDATE outbox SET sent_at = NULL WHERE state = 'pending' AND sent_at IS NOT NULL"
+        await run(
+            self.db,
+            "UPDATE outbox SET sent_at = NULL WHERE state = 'pending' AND sent_at IS NOT NULL",
         )
         await self.db.commit()
 
@@ -275,26 +281,27 @@ class Outbox:
         for start in range(0, len(ids), _CHUNK):
             chunk = ids[start : start + _CHUNK]
             marks = ",".join("?" * len(chunk))
-            cursor = await self.db.execute(
+            rows = await fetch_all(
+                self.db,
                 "SELECT reading_id, CASE WHEN state = 'rejected' THEN 'rejected' "
                 "WHEN sent_at IS NOT NULL THEN 'in_flight' ELSE 'pending' END "
                 f"FROM outbox WHERE reading_id IN ({marks}) "
                 f"UNION ALL SELECT reading_id, 'acked' FROM acked WHERE reading_id IN ({marks})",
                 chunk + chunk,
             )
-            for rid, state in await cursor.fetchall():
+            for rid, state in rows:
                 found[rid] = state
         return found
 
     async def stats(self, *, now: float | None = None) -> OutboxStats:
         at = time.time() if now is None else now
-        cursor = await self.db.execute(
+        row = await fetch_one(
+            self.db,
             "SELECT "
             "  sum(state = 'pending'), sum(state = 'pending' AND sent_at IS NOT NULL), "
             "  sum(state = 'rejected'), min(CASE WHEN state = 'pending' THEN enqueued_at END) "
-            "FROM outbox"
+            "FROM outbox",
         )
-        row = await cursor.fetchone()
         assert row is not None  # an aggregate always yields a row
         pending, in_flight, rejected, oldest = row
         self._depth = (pending or 0) + (rejected or 0)
@@ -311,14 +318,13 @@ class Outbox:
         )
 
     async def pending_ids(self) -> Sequence[str]:
-        cursor = await self.db.execute("SELECT reading_id FROM outbox WHERE state = 'pending'")
-        return [row[0] for row in await cursor.fetchall()]
+        rows = await fetch_all(self.db, "SELECT reading_id FROM outbox WHERE state = 'pending'")
+        return [row[0] for row in rows]
 
     # levels ------------------------------------------------------------------------------
 
     async def _recount(self) -> None:
-        cursor = await self.db.execute("SELECT count(*) FROM outbox")
-        row = await cursor.fetchone()
+        row = await fetch_one(self.db, "SELECT count(*) FROM outbox")
         self._depth = int(row[0]) if row else 0
 
     def _current_level(self) -> OutboxLevel:
