@@ -34,6 +34,12 @@ class IngestMetrics:
             ["worker", "code"],
             registry=self.registry,
         )
+        self.internal_errors = Counter(
+            "carebridge_ingest_internal_errors",
+            "Failures of the worker's own code (each logged with its traceback)",
+            ["worker"],
+            registry=self.registry,
+        ).labels(**labels)
         self.acks = Counter(
             "carebridge_ingest_acks",
             "Acks published to edges after commit",

@@ -152,13 +152,21 @@ class IngestWorker:
     def _run(self) -> None:
         last_beat = 0.0
         while not self._stop.is_set():
-            if time.monotonic() - last_beat >= self.settings.ingest_heartbeat_s:
-                self._with_db(self._heartbeat)
-                last_beat = time.monotonic()
-            self._apply_requests()
-            batch, intake = self._collect()
-            if batch:
-                self._flush(batch, intake)
+            try:
+                if time.monotonic() - last_beat >= self.settings.ingest_heartbeat_s:
+                    last_beat = time.monotonic()
+                    self._with_db(self._heartbeat)
+                self._apply_requests()
+                batch, intake = self._collect()
+                if batch:
+                    self._flush(batch, intake)
+            except Exception:
+                # A bug must not end the only thread that stores and acknowledges. Whatever
+                # the failed step held stays unacknowledged: the broker sends it again on the
+                # next connection, and the idempotent insert absorbs a repeat.
+                log.exception("ingest writer step failed; carrying on")
+                self.metrics.internal_errors.inc()
+                time.sleep(0.5)
 
     def _collect(self) -> tuple[list[_Queued], Intake]:
         """Wait for a first message, then gather more until the linger ends or the batch is full.
@@ -194,13 +202,17 @@ class IngestWorker:
         started = time.monotonic()
         try:
             self._with_db(lambda conn: self._store(conn, intake), retry_forever=True)
-        except psycopg.Error as exc:
-            # Not the connection but something in this batch: find the message by storing
-            # each on its own, so one poison message cannot hold back the others.
+        except Exception as exc:
+            # Not the connection but something in this batch, refused by the database or
+            # tripping a bug of ours: find the message by storing each on its own, so one
+            # poison message cannot hold back the others, and keep it as a dead letter.
             if len(batch) > 1:
                 for item in batch:
                     self._flush([item], take_in(item.message, self._is_known_edge))
                 return
+            if not isinstance(exc, psycopg.Error):
+                log.exception("storing a message failed", extra={"topic": batch[0].message.topic})
+                self.metrics.internal_errors.inc()
             intake = _refused_by_storage(batch[0].message, intake, exc)
             self._with_db(lambda conn: self._store(conn, intake), retry_forever=True)
         for pending in intake.acks:
@@ -266,9 +278,13 @@ class IngestWorker:
                     ),
                     retry_forever=True,
                 )
-            except psycopg.Error as exc:
+            except Exception as exc:
                 # The edge sends it again until it hears back; one bad one must not stop ingest.
-                log.error("edge request failed", extra={"topic": message.topic, "error": str(exc)})
+                log.error(
+                    "edge request failed",
+                    extra={"topic": message.topic, "error": f"{type(exc).__name__}: {exc}"},
+                    exc_info=not isinstance(exc, psycopg.Error),
+                )
                 answer = None
             if answer is not None:
                 edge_id, result = answer
@@ -347,10 +363,19 @@ def _request_handler(topic: str) -> tuple[ApplyRequest, Callable[[str], str]] | 
     return None
 
 
-def _refused_by_storage(message: InboundMessage, intake: Intake, exc: psycopg.Error) -> Intake:
-    """The message as a dead letter, and an ack telling its edge not to resend it."""
-    reason = f"the database refused the batch: {type(exc).__name__}: {exc}".strip()
-    letter = DeadLetter(message.topic, "storage_rejected", reason, message.payload)
+def _refused_by_storage(message: InboundMessage, intake: Intake, exc: Exception) -> Intake:
+    """The message as a dead letter, and an ack telling its edge not to resend it.
+
+    The database refusing it is `storage_rejected`; anything else is a bug of ours,
+    `internal_error`, and the dead letter keeps the raw payload to store again once fixed."""
+    if isinstance(exc, psycopg.Error):
+        code, cause = "storage_rejected", "the database refused the batch"
+    else:
+        code, cause = "internal_error", "storing the batch failed"
+    reason = f"{cause}: {type(exc).__name__}: {exc}".strip()
+    letter = DeadLetter(
+        message.topic, code, reason, message.payload, edge_id=topics.edge_id_of(message.topic)
+    )
     acks = [
         PendingAck(
             p.edge_id,
@@ -359,7 +384,7 @@ def _refused_by_storage(message: InboundMessage, intake: Intake, exc: psycopg.Er
             rejected=[
                 *p.rejected,
                 *(
-                    RejectedReading(reading_id=rid, index=0, code="storage_rejected", reason=reason)
+                    RejectedReading(reading_id=rid, index=0, code=code, reason=reason)
                     for rid in p.stored
                 ),
             ],

@@ -1,0 +1,157 @@
+"""A message that cannot be stored, on real Mosquitto and TimescaleDB: it becomes a dead
+letter with its raw payload and a refusal to its edge, the messages flushed with it are
+stored and acknowledged, and the worker goes on storing what comes after.
+
+The failure is injected into the rule evaluation (it runs inside the storing transaction)
+for one patient: once as the database refusing the batch, once as a bug of our own code —
+the case that used to end the writer thread and stall ingest (see git log of worker.py).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from datetime import UTC, datetime
+
+import paho.mqtt.client as mqtt
+import psycopg
+import pytest
+
+from cloud.ingest import worker as worker_module
+from protocols import topics
+from protocols.messages import Ack, ReadingsBatch, decode, encode
+from simulators.readings import SimulatedGlucoseMeter
+from tests.integration.edge_support import register_edge, start_ingest, stored
+
+EDGE = "edge-poison"
+POISON_PATIENT = "P-POISON"
+
+
+class Edge:
+    def __init__(self, port: int) -> None:
+        self.acks: dict[uuid.UUID, Ack] = {}
+        self._lock = threading.Lock()
+        self.client = mqtt.Client(
+            mqtt.CallbackAPIVersion.VERSION2, client_id="poison-edge", protocol=mqtt.MQTTv5
+        )
+        self.client.on_message = self._on_ack
+        self.client.connect("127.0.0.1", port)
+        self.client.subscribe(topics.acks(EDGE), qos=1)
+        self.client.loop_start()
+        self.meter = SimulatedGlucoseMeter("GLU-POISON")
+
+    def _on_ack(self, _c, _u, msg) -> None:
+        ack = decode(msg.payload, Ack)
+        with self._lock:
+            self.acks[ack.batch_id] = ack
+
+    def publish(self, patient_id: str) -> tuple[ReadingsBatch, bytes]:
+        readings = self.meter.measure(6.1, patient_id=patient_id)
+        batch = ReadingsBatch(
+            edge_id=EDGE, batch_id=uuid.uuid4(), sent_at=datetime.now(UTC), readings=readings
+        )
+        payload = encode(batch)
+        assert self.client.publish(topics.readings(EDGE), payload, qos=1).rc == 0
+        return batch, payload
+
+    def wait_acked(self, batches: list[ReadingsBatch], timeout: float = 20) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with self._lock:
+                if all(b.batch_id in self.acks for b in batches):
+                    return
+            time.sleep(0.05)
+        pytest.fail("not every batch was acknowledged")
+
+    def close(self) -> None:
+        self.client.disconnect()
+        self.client.loop_stop()
+
+
+def _poison_rules(monkeypatch: pytest.MonkeyPatch, failure: Exception) -> None:
+    real = worker_module.evaluate
+
+    def evaluate(readings, **kwargs):
+        if any(r.patient_id == POISON_PATIENT for r in readings):
+            raise failure
+        return real(readings, **kwargs)
+
+    monkeypatch.setattr(worker_module, "evaluate", evaluate)
+
+
+@pytest.mark.parametrize(
+    ("failure", "code"),
+    [
+        (psycopg.errors.NumericValueOutOfRange("value out of range"), "storage_rejected"),
+        (TypeError("a bug of ours"), "internal_error"),
+    ],
+    ids=["database-refuses", "bug-in-our-code"],
+)
+def test_a_poison_message_is_dead_lettered_and_the_others_are_stored(
+    database_url, broker, monkeypatch, failure, code
+):
+    register_edge(database_url, EDGE)
+    _poison_rules(monkeypatch, failure)
+    worker = start_ingest(database_url, broker.port, "w-poison")
+    edge = Edge(broker.port)
+    try:
+        # Published together, so the poison message shares its first flush with the others.
+        sent = [edge.publish(p) for p in ("P1", "P2", POISON_PATIENT, "P3", "P4")]
+        edge.wait_acked([b for b, _ in sent])
+        later, _ = edge.publish("P5")
+        edge.wait_acked([later])
+        internal_errors = worker.metrics.internal_errors._value.get()
+        writer_alive = worker._thread is not None and worker._thread.is_alive()
+    finally:
+        edge.close()
+        worker.stop()
+
+    good = [b for b, _ in sent if b.readings[0].patient_id != POISON_PATIENT] + [later]
+    poison, poison_payload = next(s for s in sent if s[0].readings[0].patient_id == POISON_PATIENT)
+    good_ids = [r.reading_id for b in good for r in b.readings]
+    assert stored(database_url, good_ids) == (len(good_ids), len(good_ids))
+    assert stored(database_url, [r.reading_id for r in poison.readings]) == (0, 0)
+    for batch in good:
+        assert set(edge.acks[batch.batch_id].stored) == {r.reading_id for r in batch.readings}
+    refusal = edge.acks[poison.batch_id]
+    assert refusal.stored == []
+    assert {r.reading_id for r in refusal.rejected} == {r.reading_id for r in poison.readings}
+    assert {r.code for r in refusal.rejected} == {code}
+
+    with psycopg.connect(database_url) as conn:
+        letters = conn.execute("SELECT edge_id, code, reason, payload FROM dead_letters").fetchall()
+    assert len(letters) == 1
+    edge_id, letter_code, reason, payload = letters[0]
+    assert (edge_id, letter_code, bytes(payload)) == (EDGE, code, poison_payload)
+    assert str(failure) in reason and type(failure).__name__ in reason
+    assert writer_alive
+    assert internal_errors == (1 if code == "internal_error" else 0)
+
+
+def test_a_failing_step_outside_a_flush_does_not_stop_the_writer(
+    database_url, broker, monkeypatch
+):
+    register_edge(database_url, EDGE)
+    real = worker_module.ingest_store.record_heartbeat
+    failed = threading.Event()
+
+    def record_heartbeat(*args, **kwargs):
+        if not failed.is_set():
+            failed.set()
+            raise RuntimeError("heartbeat bug")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(worker_module.ingest_store, "record_heartbeat", record_heartbeat)
+    worker = start_ingest(database_url, broker.port, "w-heartbeat")
+    edge = Edge(broker.port)
+    try:
+        assert failed.wait(5)
+        batch, _ = edge.publish("P1")
+        edge.wait_acked([batch])
+        internal_errors = worker.metrics.internal_errors._value.get()
+    finally:
+        edge.close()
+        worker.stop()
+    assert stored(database_url, [r.reading_id for r in batch.readings]) == (1, 1)
+    assert internal_errors == 1
