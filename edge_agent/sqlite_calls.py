@@ -5,10 +5,10 @@ wherever its last reference drops — on the event loop's thread. Freeing an unc
 `sqlite3.Cursor` resets its prepared statement, and the connection caches statements by
 their SQL, so that reset can land, from the wrong thread, on the very statement another
 task is using on the connection's thread at that moment: SQLite answers `SQLITE_MISUSE`
-("bad parameter or other API misuse") and the other task's insert fails. With several device sessions
-queueing readings at once this lost readings (tests/edge_agent/test_sqlite_calls.py
-reproduces it). Every helper here closes its cursor on the connection's thread before
-returning, so no SQLite call is ever made from the event loop.
+("bad parameter or other API misuse") and the other task's insert fails. With several
+device sessions queueing readings at once this lost readings
+(tests/edge_agent/test_sqlite_calls.py reproduces it). Every helper here closes its cursor
+on the connection's thread before returning, so no SQLite call is made from the event loop.
 """
 
 from __future__ import annotations
