@@ -129,9 +129,7 @@ def test_a_poison_message_is_dead_lettered_and_the_others_are_stored(
     assert internal_errors == (1 if code == "internal_error" else 0)
 
 
-def test_a_failing_step_outside_a_flush_does_not_stop_the_writer(
-    database_url, broker, monkeypatch
-):
+def test_a_failing_step_outside_a_flush_does_not_stop_the_writer(database_url, broker, monkeypatch):
     register_edge(database_url, EDGE)
     real = worker_module.ingest_store.record_heartbeat
     failed = threading.Event()
