@@ -23,7 +23,10 @@ from simulators.ble.bleak_bumble import BumbleClient, BumbleScanner
 from tests.integration.test_tracer import _register as register_edge
 
 FAST_LINKS = LinkOptions(
-    connect_timeout=5.0,
+    # The agent's own default. Connecting includes GATT discovery, which bumble emulates in
+    # Python beside everything else the test runs: on a busy 2-core machine it took longer
+    # than 5 s, every attempt timed out mid-discovery, and a device never delivered.
+    connect_timeout=20.0,
     idle_timeout=0.6,
     watchdog=10.0,
     resync_after=0.2,

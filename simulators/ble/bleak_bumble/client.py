@@ -36,6 +36,12 @@ DEFAULT_REQUESTED_MTU = 517
 # controller to confirm. A controller that never confirms must not hang the caller.
 _CANCEL_GRACE_S = 1.0
 
+# bumble's disconnect waits for the controller's Disconnection Complete without a limit; a
+# link torn down mid-setup on a loaded machine may never get one, and the caller (a device
+# link abandoning a timed-out connect) then hung for good. BlueZ gives up on an unanswered
+# disconnect too, and the link supervision timeout ends the link on the air.
+_DISCONNECT_GRACE_S = 2.0
+
 _NOTIFY_OR_INDICATE = (
     gatt.Characteristic.Properties.NOTIFY | gatt.Characteristic.Properties.INDICATE
 )
@@ -181,10 +187,17 @@ class BumbleClient(BaseBleakClient):
 
     async def _drop_link(self, connection: Connection) -> None:
         try:
-            await connection.disconnect()
+            async with asyncio.timeout(_DISCONNECT_GRACE_S):
+                await connection.disconnect()
         except (hci.HCI_Error, core.BaseBumbleError) as error:
             # The link is already gone (the peer left first): nothing left to release.
             logger.debug("disconnect of %s: %s", self.address, error)
+        except TimeoutError:
+            logger.warning(
+                "disconnect of %s unconfirmed after %.1f s; forgetting the link",
+                self.address,
+                _DISCONNECT_GRACE_S,
+            )
 
     def _make_disconnection_handler(self, connection: Connection) -> Callable[[int], None]:
         def on_disconnection(reason: int) -> None:
