@@ -12,6 +12,7 @@ from datetime import UTC, datetime, timedelta
 
 import httpx
 import psycopg
+import pytest
 
 from cloud.db import care_store
 from simulators.ble.devices.blood_pressure_monitor import BloodPressureMonitor
@@ -140,11 +141,26 @@ async def test_a_centre_day_stores_every_reading_once_under_the_right_patient(
                     # Long enough for a retry or two: on a loaded machine an emulated GATT
                     # request can time out (bumble then logs its late response), and the
                     # link backs off 2-5 s before it asks again.
-                    await eventually(
-                        lambda p=patient: patient_rows(p)[0][0] > 0,
-                        f"{patient}'s reading",
-                        within=45.0,
-                    )
+                    try:
+                        await eventually(
+                            lambda p=patient: patient_rows(p)[0][0] > 0,
+                            f"{patient}'s reading",
+                            within=45.0,
+                        )
+                    except pytest.fail.Exception as missing:
+                        # Say where the reading went instead: the test has failed this way
+                        # intermittently and the bare timeout told nothing.
+                        unassigned = [
+                            (u.device_key, u.measured_at.isoformat(), u.reason)
+                            for u in await state.unassigned()
+                        ]
+                        stats = await running.agent.outbox.stats()
+                        link = running.links.links.get(address)
+                        pytest.fail(
+                            f"{missing}; outbox pending {stats.pending}, in flight "
+                            f"{stats.in_flight}, rejected {stats.rejected}; unassigned "
+                            f"{unassigned}; link {link}"
+                        )
                 await state.close_session(now=datetime.now(UTC), device_key=address)
 
             watcher = asyncio.create_task(watch_links())
