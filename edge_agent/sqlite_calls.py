@@ -45,6 +45,8 @@ async def fetch_all(db: aiosqlite.Connection, sql: str, params: Params = ()) -> 
 
 
 async def fetch_one(db: aiosqlite.Connection, sql: str, params: Params = ()) -> Any | None:
-    """The first row of a query, or None."""
-    async with db.execute(sql, params) as cursor:
-        return await cursor.fetchone()
+    """The row of a query that yields at most one (a key or an aggregate), or None.
+
+    One trip to the connection's thread, where execute, fetch and close would be three."""
+    rows = await fetch_all(db, sql, params)
+    return rows[0] if rows else None
