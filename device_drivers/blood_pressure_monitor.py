@@ -106,8 +106,9 @@ class BloodPressureMonitorDriver:
     ) -> AsyncIterator[Measurement]:
         """Yield each 0x2A35 result as a Measurement as soon as it arrives.
 
-        Ends after `idle_timeout` seconds with neither a result nor a cuff pressure, or
-        when the monitor disconnects, which is how most end a session. A disconnect while a
+        Ends when the monitor disconnects, which is how most end a session, or after
+        `idle_timeout` seconds with neither a result nor a cuff pressure: then the driver
+        closes the link itself and yields what arrived before it was down. A disconnect while a
         measurement is running (cuff pressures seen, no result yet) raises
         `ConnectionFailedError` once everything received has been yielded.
 
@@ -125,11 +126,22 @@ class BloodPressureMonitorDriver:
             measurement = self._decode(payload)
             if measurement is not None:
                 yield measurement
-        if self._measuring and self.session.disconnected.is_set():
-            self._measuring = False
-            raise ConnectionFailedError(
-                f"{self.session.address} dropped the link during a measurement"
-            )
+        if self.session.disconnected.is_set():
+            if self._measuring:
+                self._measuring = False
+                raise ConnectionFailedError(
+                    f"{self.session.address} dropped the link during a measurement"
+                )
+            return
+        # Silence ends the session, and we hang up before letting go of the queue: a result
+        # indicated from now on is confirmed by our stack and the monitor then drops it from
+        # memory, so whatever arrives until the link is down must be handed on.
+        self._measuring = False
+        await self.session.close()
+        while not self._results.empty():
+            measurement = self._decode(self._results.get_nowait())
+            if measurement is not None:
+                yield measurement
 
     # -- internals ---------------------------------------------------------------------
 

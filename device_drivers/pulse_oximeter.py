@@ -3,7 +3,8 @@
 A session downloads the spot-checks the oximeter stored while no collector was near (RACP
 "report all records", the only filter PLXS defines), then passes on live spot-checks and,
 thinned to one per `continuous_every` seconds, the continuous stream, until the device
-falls silent for `idle_timeout` or leaves.
+leaves or falls silent for `idle_timeout` — then the driver hangs up itself, so that a
+spot-check indicated at that moment is not confirmed to the device and then dropped.
 
 PLXS records have no sequence numbers, so `after_sequence` does not apply and every
 download asks for all records again. A stored spot-check is keyed by its timestamp
@@ -147,6 +148,8 @@ class PulseOximeterDriver:
     ) -> AsyncIterator[Measurement]:
         """Stored spot-checks first (where the device keeps them), then live ones and the
         thinned continuous stream, until `idle_timeout` s without data or the link drops.
+        After `idle_timeout` the driver closes the link itself and yields what arrived
+        before it was down: the session is over once this generator is exhausted.
 
         `after_sequence` is accepted for the common driver shape and ignored: PLXS records
         carry no sequence number (see the module docstring for de-duplication).
@@ -228,10 +231,18 @@ class PulseOximeterDriver:
                     async with asyncio.timeout(idle_timeout):
                         item = await self._next(link_down)
                 except TimeoutError:
-                    return
+                    break
                 if item is None:
                     # Between procedures a device switching itself off is how it says "done".
                     return
+                measurement = self._accept(item)
+                if measurement is not None:
+                    yield measurement
+            # Silence ends the session, and we hang up before letting go of the queue: a
+            # spot-check indicated from now on is confirmed by our stack, and the oximeter
+            # then forgets it, so whatever arrives until the link is down must be handed on.
+            await self.session.close()
+            for item in self._received():
                 measurement = self._accept(item)
                 if measurement is not None:
                     yield measurement
@@ -240,6 +251,15 @@ class PulseOximeterDriver:
             dropped.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await dropped
+
+    def _received(self) -> list[_Item]:
+        """Every value still queued, without waiting; end markers are dropped."""
+        items: list[_Item] = []
+        while not self._inbox.empty():
+            item = self._inbox.get_nowait()
+            if not isinstance(item, _End):
+                items.append(item)
+        return items
 
     def _accept(self, item: _Item) -> Measurement | None:
         kind, data, received = item

@@ -288,8 +288,9 @@ class ScaleDriver:
     ) -> AsyncIterator[Measurement]:
         """Yield one Measurement per step-on as soon as its indications are in.
 
-        Ends after `idle_timeout` seconds without an indication, or when the scale
-        disconnects (after its burst, as most do). A disconnect between the two packets of
+        Ends when the scale disconnects (after its burst, as most do), or after
+        `idle_timeout` seconds without an indication: then the driver closes the link
+        itself and yields what arrived before it was down. A disconnect between the two packets of
         a multi-packet body composition raises `ConnectionFailedError` after the first
         part has been yielded, marked `multi_packet_incomplete`. A step-on whose every
         value is "unsuccessful" yields nothing. WSS and BCS have no sequence numbers and the
@@ -313,6 +314,15 @@ class ScaleDriver:
                     if (measurement := self._measurement(step)) is not None:
                         yield measurement
         broken = merger.assembler.pending is not None and self.session.disconnected.is_set()
+        if not self.session.disconnected.is_set():
+            # Silence ends the session, and we hang up before letting go of the queue: an
+            # indication from now on is confirmed by our stack and the scale then forgets
+            # it, so whatever arrives until the link is down must be handed on.
+            await self.session.close()
+            while not self._packets.empty():
+                for step in self._accept(merger, self._packets.get_nowait()):
+                    if (measurement := self._measurement(step)) is not None:
+                        yield measurement
         for step in merger.flush():
             if (measurement := self._measurement(step)) is not None:
                 yield measurement

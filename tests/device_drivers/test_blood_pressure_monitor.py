@@ -235,8 +235,13 @@ async def test_results_stored_before_the_clock_was_set(radio: SimulatedRadio) ->
         driver = BloodPressureMonitorDriver(session)
         await driver.prepare(COLLECTOR_NOW)
         stored = await _all(driver)
+        # The driver hung up once the monitor went quiet: the next result waits in its
+        # memory, stamped by the clock that session set, for the next connection.
         await monitor.measure(124, 80, 69)
-        (live,) = await _all(driver)
+        await session.open()
+        again = BloodPressureMonitorDriver(session)
+        await again.prepare(COLLECTOR_NOW)
+        (live,) = await _all(again)
 
     assert [(m.device_time, m.clock_set) for m in stored] == [(None, False), (None, False)]
     assert stored[0].details["time_stamp_raw"]["year"] == 0
@@ -519,3 +524,31 @@ async def test_a_device_without_blood_pressure_measurement_is_refused(
             await driver.prepare(COLLECTOR_NOW)
         with pytest.raises(RuntimeError, match="prepare"):
             await _all(driver)
+
+
+# -- the end of a session ----------------------------------------------------------------
+
+
+async def test_a_result_indicated_while_the_driver_hangs_up_is_still_yielded(
+    radio: SimulatedRadio, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The monitor drops a result from memory once our stack confirms it; one arriving after
+    # the idle timeout, before the link is down, was lost until the driver hung up itself.
+    monitor = await radio.add(BloodPressureMonitor(now=lambda: HOST_NOW))
+
+    async with await _session() as session:
+        driver = BloodPressureMonitorDriver(session)
+        await driver.prepare(COLLECTOR_NOW)
+        hang_up = session.close
+
+        async def indicated_as_we_hang_up() -> None:
+            monkeypatch.undo()  # once: the closing `async with` hangs up again
+            monitor.store(131, 84, 77)
+            await monitor.send_stored()
+            await hang_up()
+
+        monkeypatch.setattr(session, "close", indicated_as_we_hang_up)
+        results = await _all(driver)
+
+    assert monitor.memory == []
+    assert [_bp(m) for m in results] == [(131.0, 84.0)]

@@ -159,6 +159,7 @@ async def test_a_second_download_gives_the_same_reading_ids(radio: SimulatedRadi
     ids: list[set[object]] = []
     async with connected(radio, device) as session:
         for _ in range(2):
+            await session.open()  # a session that went quiet was ended by the driver
             driver = await _prepared(session)
             readings = [
                 r
@@ -261,6 +262,8 @@ async def test_continuous_stream_is_thinned_to_one_per_interval(radio: Simulated
     async with connected(radio, device) as session:
         thinned = await _prepared(session, continuous_every=60.0)
         kept = await _while_collecting(thinned, device.stream_continuous(values, interval=0.005))
+        assert not session.is_connected  # the driver hung up once the stream went quiet
+        await session.open()
         everything = PulseOximeterDriver(session, continuous_every=0)
         await everything.prepare(NOW)
         all_of_them = await _while_collecting(
@@ -518,3 +521,43 @@ async def test_a_refused_abort_is_logged_and_the_stream_still_closes(
             await anext(stream)
             device.fail_writes(RACP, ATT_PROCEDURE_ALREADY_IN_PROGRESS)
     assert "aborting the download failed" in caplog.text
+
+
+# -- the end of a session ----------------------------------------------------------------
+
+
+async def test_a_spot_check_indicated_while_the_driver_hangs_up_is_still_yielded(
+    radio: SimulatedRadio, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The oximeter forgets a spot-check once our stack confirms it; one that arrives after
+    # the idle timeout, before the link is down, was lost until the driver hung up itself
+    # and handed on what came in meanwhile.
+    device = PulseOximeter.with_storage(records=[])
+    async with connected(radio, device) as session:
+        driver = await _prepared(session)
+        hang_up = session.close
+        confirmed: list[bool] = []
+
+        async def indicated_as_we_hang_up() -> None:
+            monkeypatch.undo()  # once: the closing `async with` hangs up again
+            confirmed.append(await device.measure_spot(93.0, 81.0))
+            await hang_up()
+
+        monkeypatch.setattr(session, "close", indicated_as_we_hang_up)
+        got = await _collect(driver)
+    assert confirmed == [True] and device.stored == []
+    assert [_values(m) for m in got] == [{Metric.SPO2: 93.0, Metric.PULSE_RATE: 81.0}]
+
+
+async def test_a_spot_check_after_the_session_went_quiet_waits_on_the_device(
+    radio: SimulatedRadio,
+) -> None:
+    device = PulseOximeter.with_storage(records=[])
+    async with connected(radio, device) as session:
+        assert await _collect(await _prepared(session)) == []
+        assert not session.is_connected
+        assert not await device.measure_spot(94.0, 72.0)
+        await session.open()
+        got = await _collect(await _prepared(session))
+    assert [_values(m) for m in got] == [{Metric.SPO2: 94.0, Metric.PULSE_RATE: 72.0}]
+    assert got[0].details["from_storage"]

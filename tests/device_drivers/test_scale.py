@@ -503,3 +503,30 @@ def test_merger_without_the_other_characteristic_yields_at_once() -> None:
 
     assert weight_only.add_weight(_weight(), 0.0) == [(_weight(), None)]
     assert body_only.add_body_composition_packet(_body(), 0.0) == [(None, _body())]
+
+
+# -- the end of a session ----------------------------------------------------------------
+
+
+async def test_a_step_on_indicated_while_the_driver_hangs_up_is_still_yielded(
+    radio: SimulatedRadio, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The scale forgets a step-on once our stack confirms it; one arriving after the idle
+    # timeout, before the link is down, was lost until the driver hung up itself.
+    scale = await radio.add(_scale())
+
+    async with await _session() as session:
+        driver = ScaleDriver(session)
+        await driver.prepare(COLLECTOR_NOW)
+        hang_up = session.close
+
+        async def indicated_as_we_hang_up() -> None:
+            monkeypatch.undo()  # once: the closing `async with` hangs up again
+            await scale.step_on(71.5)
+            await hang_up()
+
+        monkeypatch.setattr(session, "close", indicated_as_we_hang_up)
+        measurements = await _all(driver)
+
+    assert scale.memory == []
+    assert [_values(m)[Metric.WEIGHT] for m in measurements] == [71.5]
