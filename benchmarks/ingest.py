@@ -257,7 +257,9 @@ def fill_large_table(dsn: str, rows: int, tz: str) -> int:
             conn.execute(
                 """INSERT INTO patient_latest
                    SELECT DISTINCT ON (patient_id, metric) patient_id, metric, time, value,
-                          reading_id, source
+                          reading_id, source,
+                          patient_latest_item(patient_id, metric, time, value, reading_id,
+                                              source)
                    FROM readings WHERE patient_id = ANY(%s)
                    ORDER BY patient_id, metric, time DESC""",
                 (ids,),

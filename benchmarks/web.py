@@ -178,9 +178,11 @@ def _seed_readings(conn: psycopg.Connection) -> None:
              AND (d > 5 OR right(p.patient_id, 2) <> '77')"""
     )
     conn.execute(
-        """INSERT INTO patient_latest (patient_id, metric, time, value, reading_id, source)
+        """INSERT INTO patient_latest (patient_id, metric, time, value, reading_id, source,
+                                      item_json)
            SELECT DISTINCT ON (patient_id, metric) patient_id, metric, time, value,
-                  reading_id, source
+                  reading_id, source,
+                  patient_latest_item(patient_id, metric, time, value, reading_id, source)
            FROM readings ORDER BY patient_id, metric, time DESC"""
     )
     conn.execute(

@@ -133,13 +133,16 @@ ROLLUPS_OF_INS = """daily AS (
         max_value = greatest(d.max_value, EXCLUDED.max_value),
         sum_value = d.sum_value + EXCLUDED.sum_value
 ), latest AS (
-    INSERT INTO patient_latest AS l (patient_id, metric, time, value, reading_id, source)
-    SELECT DISTINCT ON (patient_id, metric) patient_id, metric, time, value, reading_id, source
+    INSERT INTO patient_latest AS l
+        (patient_id, metric, time, value, reading_id, source, item_json)
+    SELECT DISTINCT ON (patient_id, metric) patient_id, metric, time, value, reading_id, source,
+           patient_latest_item(patient_id, metric, time, value, reading_id, source)
     FROM ins WHERE patient_id IS NOT NULL
     ORDER BY patient_id, metric, time DESC
     ON CONFLICT (patient_id, metric) DO UPDATE SET
         time = EXCLUDED.time, value = EXCLUDED.value,
-        reading_id = EXCLUDED.reading_id, source = EXCLUDED.source
+        reading_id = EXCLUDED.reading_id, source = EXCLUDED.source,
+        item_json = EXCLUDED.item_json
     WHERE EXCLUDED.time > l.time
 )"""
 """Daily rollups and latest values of the rows of a CTE `ins` (reading_id, patient_id,

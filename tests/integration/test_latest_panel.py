@@ -4,20 +4,27 @@ from __future__ import annotations
 
 import json
 from contextlib import contextmanager
+from datetime import datetime
 
 import psycopg
+from psycopg.rows import dict_row
 from psycopg_pool import PoolTimeout
 
 from cloud.db import readings_queries as q
+
+_COLUMNS = "patient_id, metric, time, value, reading_id, source, item_json"
+_ITEM = "patient_latest_item(p, m, t, v, r, s)"
 
 
 def _fill(conn: psycopg.Connection, patients: int) -> None:
     # Mixed-case and digit ids, so byte order and a locale's order would differ.
     conn.execute(
-        """INSERT INTO patient_latest (patient_id, metric, time, value, reading_id, source)
-           SELECT CASE WHEN i %% 2 = 0 THEN 'p' ELSE 'P' END || i, m, now(), i, gen_random_uuid(),
-                  'home'
-           FROM generate_series(1, %s) i, unnest(array['systolic', 'diastolic']) m""",
+        f"""INSERT INTO patient_latest ({_COLUMNS})
+            SELECT *, {_ITEM} FROM (
+                SELECT CASE WHEN i %% 2 = 0 THEN 'p' ELSE 'P' END || i, m, now(), i,
+                       gen_random_uuid(), 'home'
+                FROM generate_series(1, %s) i, unnest(array['systolic', 'diastolic']) m
+            ) x(p, m, t, v, r, s)""",
         (patients,),
     )
 
@@ -58,6 +65,39 @@ def test_a_busy_pool_reads_both_halves_on_the_requests_connection(database_url):
     assert len(items) == 2 * q.SPLIT_FROM
 
 
+def test_each_kept_json_object_says_what_its_row_says_in_utc(database_url):
+    odd = ['say "hi"', "back\\slash", "tab\there", "é-Ω", "P1"]
+    # dict rows, as the API's connections give them to `latest_for`
+    with psycopg.connect(database_url, autocommit=True, row_factory=dict_row) as conn:
+        conn.execute("SET TimeZone = 'Asia/Shanghai'")  # the object must not depend on it
+        conn.execute(
+            f"""INSERT INTO patient_latest ({_COLUMNS})
+                SELECT *, {_ITEM} FROM (
+                    SELECT p, m, t, v, gen_random_uuid(), 'clinic'
+                    FROM unnest(%s::text[]) p,
+                         (VALUES ('systolic', timestamptz '2026-11-20 09:30:00+08', 121.5),
+                                 ('glucose', timestamptz '2026-11-20 23:59:59.000123+00',
+                                  0.1::float8 + 0.2::float8)) x(m, t, v)
+                ) y(p, m, t, v, r, s)""",
+            (odd,),
+        )
+        kept = json.loads(q.latest_for_as_json(conn, odd))
+        rows = q.latest_for(conn, odd)
+    assert len(kept) == len(rows) == 2 * len(odd)
+    for item, row in zip(kept, rows, strict=True):
+        assert item["measured_at"].endswith("+00:00")
+        assert datetime.fromisoformat(item["measured_at"]) == row["measured_at"]
+        assert item == {
+            **row,
+            "reading_id": str(row["reading_id"]),
+            "measured_at": item["measured_at"],
+        }
+    assert {i["measured_at"] for i in kept} == {
+        "2026-11-20T01:30:00+00:00", "2026-11-20T23:59:59.000123+00:00"
+    }  # fmt: skip
+    assert 0.1 + 0.2 in {i["value"] for i in kept}  # every digit of a double survives
+
+
 def test_json_arrays_join_without_parsing():
     assert q.join_json_arrays(b"[]", b"[]") == b"[]"
     assert q.join_json_arrays(b'[{"a": 1}]', b"[]") == b'[{"a": 1}]'
@@ -77,9 +117,11 @@ def test_ids_that_need_quoting_in_an_array_literal_are_read_back(database_url):
         psycopg.connect(database_url, autocommit=True) as other,
     ):
         conn.execute(
-            """INSERT INTO patient_latest (patient_id, metric, time, value, reading_id, source)
-               SELECT p, 'systolic', now(), 120, gen_random_uuid(), 'home'
-               FROM unnest(%s::text[]) p""",
+            f"""INSERT INTO patient_latest ({_COLUMNS})
+                SELECT *, {_ITEM} FROM (
+                    SELECT p, 'systolic', now(), 120.0, gen_random_uuid(), 'home'
+                    FROM unnest(%s::text[]) p
+                ) x(p, m, t, v, r, s)""",
             (odd + fillers,),
         )
 

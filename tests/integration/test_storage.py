@@ -102,6 +102,19 @@ def test_latest_per_metric_ignores_older_arrivals(api, database_url):
     assert {i["metric"]: i["value"] for i in items}["systolic"] == 130
     many = api.post("/api/v1/latest", json={"patient_ids": ["P3", "nobody"]}).json()["items"]
     assert {i["patient_id"] for i in many} == {"P3"}
+    # The panel's rows are the JSON each latest value keeps (migration 0016): the older
+    # arrival must have left it alone, as it left the value.
+    assert _by_metric(many) == _by_metric([{**i, "patient_id": "P3"} for i in items])
+
+
+def _by_metric(items: list[dict]) -> dict[str, tuple]:
+    return {
+        i["metric"]: (
+            i["patient_id"], i["value"], i["reading_id"], i["source"],
+            datetime.fromisoformat(i["measured_at"]),
+        )
+        for i in items
+    }  # fmt: skip
 
 
 def test_chart_downsamples_to_the_requested_points(api, database_url):

@@ -164,9 +164,11 @@ def test_dashboard_figures_for_a_team(web_stack: WebStack):
             minutes,
         )
     web_stack.sql(
-        """INSERT INTO patient_latest (patient_id, metric, time, value, reading_id, source)
-           VALUES ('P-C1', 'weight', now() - interval '10 days', 70, gen_random_uuid(),
-                   'home')"""
+        """INSERT INTO patient_latest (patient_id, metric, time, value, reading_id, source,
+                                      item_json)
+           SELECT p, m, t, v, r, s, patient_latest_item(p, m, t, v, r, s)
+           FROM (VALUES ('P-C1', 'weight', now() - interval '10 days', 70.0,
+                         gen_random_uuid(), 'home')) x(p, m, t, v, r, s)"""
     )
     page = web_stack.signed_in("cm-c").get("/dashboard?days=3").text
     assert '<p class="big" id="sla-share">50.0 %</p>' in page
