@@ -265,7 +265,10 @@ def test_a_newline_in_an_identifier_never_reaches_msgspec():
 def re_derive_ids(data: dict) -> None:
     """Give each reading the ids its (possibly mutated) device, record key and metric
     derive, so that a mutation breaks only the rule it is aimed at."""
-    for item in data.get("readings") or []:
+    readings = data.get("readings")
+    if not isinstance(readings, list):  # a mutation replaced the list itself
+        return
+    for item in readings:
         try:
             device = item["device"]
             name = f"{device['kind']}|{device['serial']}|{item['record_key']}"
