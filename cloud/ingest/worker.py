@@ -201,7 +201,7 @@ class IngestWorker:
     def _flush(self, batch: list[_Queued], intake: Intake) -> None:
         started = time.monotonic()
         try:
-            self._with_db(lambda conn: self._store(conn, intake), retry_forever=True)
+            stored = self._with_db(lambda conn: self._store(conn, intake), retry_forever=True)
         except Exception as exc:
             # Not the connection but something in this batch, refused by the database or
             # tripping a bug of ours: find the message by storing each on its own, so one
@@ -214,7 +214,9 @@ class IngestWorker:
                 log.exception("storing a message failed", extra={"topic": batch[0].message.topic})
                 self.metrics.internal_errors.inc()
             intake = _refused_by_storage(batch[0].message, intake, exc)
-            self._with_db(lambda conn: self._store(conn, intake), retry_forever=True)
+            stored = self._with_db(lambda conn: self._store(conn, intake), retry_forever=True)
+        # Counted once committed: a transaction rolled back and retried stored nothing.
+        self.metrics.stored.inc(stored or 0)
         for pending in intake.acks:
             ack = Ack(
                 batch_id=pending.batch_id,
@@ -248,7 +250,8 @@ class IngestWorker:
             m.lag_seconds.observe(now - item.arrived)
         m.queue_depth.set(self._queue.qsize())
 
-    def _store(self, conn: psycopg.Connection, intake: Intake) -> None:
+    def _store(self, conn: psycopg.Connection, intake: Intake) -> int:
+        """Store a flush in one transaction; how many of its readings were new."""
         with conn.transaction():
             incoming = [a.reading for a in intake.accepted]
             # Read before inserting, so the batch's own rows do not come back as history.
@@ -256,13 +259,13 @@ class IngestWorker:
             new_ids = ingest_store.copy_readings(conn, intake.accepted, self.settings.timezone)
             ingest_store.insert_dead_letters(conn, intake.dead_letters)
             fresh = [a.reading for a in intake.accepted if a.reading.reading_id in new_ids]
-            self.metrics.stored.inc(len(fresh))
             patients = sorted({r.patient_id for r in fresh if r.patient_id})
             profiles = ingest_store.patient_profiles(conn, patients)
             candidates = evaluate(fresh, history=history, profiles=profiles)
             ingest_store.queue_for_trends(conn, patients)
             ingest_store.upsert_alerts(conn, candidates, datetime.now(UTC), self.settings.timezone)
             reading_notify.announce(conn, reading_notify.centre_counts(intake.accepted, new_ids))
+        return len(fresh)
 
     def _apply_requests(self) -> None:
         while not self._requests.empty():

@@ -110,6 +110,9 @@ def test_a_poison_message_is_dead_lettered_and_the_others_are_stored(
         later, _ = edge.publish("P5")
         edge.wait_acked([later])
         internal_errors = _internal_errors(worker)
+        stored_metric = worker.metrics.registry.get_sample_value(
+            "carebridge_ingest_readings_new_total", {"worker": worker.worker_id}
+        )
         writer_alive = worker._thread is not None and worker._thread.is_alive()
     finally:
         edge.close()
@@ -120,6 +123,9 @@ def test_a_poison_message_is_dead_lettered_and_the_others_are_stored(
     good_ids = [r.reading_id for b in good for r in b.readings]
     assert stored(database_url, good_ids) == (len(good_ids), len(good_ids))
     assert stored(database_url, [r.reading_id for r in poison.readings]) == (0, 0)
+    # Only committed readings count: the flush that failed with the poison message in it
+    # was rolled back, and what it had stored then is not stored.
+    assert stored_metric == len(good_ids)
     for batch in good:
         assert set(edge.acks[batch.batch_id].stored) == {r.reading_id for r in batch.readings}
     refusal = edge.acks[poison.batch_id]
