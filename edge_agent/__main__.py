@@ -14,6 +14,7 @@ from pathlib import Path
 
 from edge_agent import station
 from edge_agent.agent import read_link_state
+from edge_agent.local_schema import LocalSchemaError
 from edge_agent.outbox import Outbox
 from edge_agent.provisioning import apply_credentials, enrol
 from edge_agent.runtime import run_agent
@@ -105,16 +106,26 @@ def main(argv: list[str] | None = None) -> int:
             print(exc.reason, file=sys.stderr)
             return 2
         print(f"已注册 / enrolled as {creds.edge_id} ({creds.mode}); {settings.credentials_path}")
-    elif args.command in station.COMMANDS:
-        return station.run_command(args, settings)
-    elif args.command == "run":
+    else:
+        try:
+            if args.command in station.COMMANDS:
+                return station.run_command(args, settings)
+            _local_command(args, settings)
+        except LocalSchemaError as exc:
+            # The file is kept as it is; saying why beats a traceback on a centre's PC.
+            print(f"{exc.code}: {exc.reason} ({settings.outbox_path})", file=sys.stderr)
+            return 2
+    return 0
+
+
+def _local_command(args: argparse.Namespace, settings: EdgeSettings) -> None:
+    if args.command == "run":
         asyncio.run(_run(settings))
     elif args.command == "status":
         print(json.dumps(asyncio.run(_status(settings)), indent=2))
     else:
         count = asyncio.run(_export(settings, args.file))
         print(f"exported {count} outbox record(s) to {args.file}")
-    return 0
 
 
 if __name__ == "__main__":

@@ -20,8 +20,9 @@ from typing import Any
 
 import aiosqlite
 
+from edge_agent.local_schema import ensure_schema
 from edge_agent.request_sync import Publish, RequestSync
-from edge_agent.sqlite_calls import run, run_script
+from edge_agent.sqlite_calls import run
 from protocols import topics
 from protocols.errors import CareBridgeError
 from protocols.messages import QuestionnaireAnswers, QuestionnaireAnswersResult, encode
@@ -30,27 +31,6 @@ from protocols.questionnaires import Questionnaire, visible_questions
 log = logging.getLogger("carebridge.edge.answers")
 
 Answer = str | list[str] | float
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS questionnaire_answers (
-    answer_id        TEXT PRIMARY KEY,
-    patient_id       TEXT NOT NULL,
-    questionnaire_id TEXT NOT NULL,
-    version          INTEGER NOT NULL,
-    answers          TEXT NOT NULL,
-    answered_at      TEXT NOT NULL,
-    state            TEXT NOT NULL DEFAULT 'pending'
-                     CHECK (state IN ('pending', 'stored', 'rejected')),
-    score            REAL,
-    risk_level       TEXT,
-    code             TEXT,
-    reason           TEXT,
-    sent_at          TEXT,
-    answered_back_at TEXT
-);
-CREATE INDEX IF NOT EXISTS questionnaire_answers_state ON questionnaire_answers (state);
-"""
-
 
 class AnswersIncomplete(CareBridgeError):
     """Answers the cloud would refuse: a hidden or unknown question, or a shown one left
@@ -108,8 +88,7 @@ class AnswerSync(RequestSync[QuestionnaireAnswersResult]):
 
     async def open(self) -> AnswerSync:
         if not self._ready:
-            await run_script(self._db, _SCHEMA)
-            await self._db.commit()
+            await ensure_schema(self._db)
             self._ready = True
         return self
 

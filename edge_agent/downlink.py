@@ -15,30 +15,12 @@ from collections.abc import Callable
 
 import aiosqlite
 
-from edge_agent.sqlite_calls import fetch_all, fetch_one, run, run_script
+from edge_agent.local_schema import ensure_schema
+from edge_agent.sqlite_calls import fetch_all, fetch_one, run
 from protocols.errors import CareBridgeError
 from protocols.messages import EdgeConfig, PatientNotification, decode, encode
 
 log = logging.getLogger("carebridge.edge.downlink")
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS edge_config (
-    slot        INTEGER PRIMARY KEY CHECK (slot = 1),
-    issued_at   TEXT NOT NULL,
-    body        TEXT NOT NULL,
-    received_at REAL NOT NULL
-);
-CREATE TABLE IF NOT EXISTS notifications (
-    notification_id TEXT PRIMARY KEY,
-    patient_id      TEXT NOT NULL,
-    created_at      TEXT NOT NULL,
-    body            TEXT NOT NULL,
-    received_at     REAL NOT NULL,
-    read_at         REAL
-);
-CREATE INDEX IF NOT EXISTS notifications_patient ON notifications (patient_id, created_at);
-"""
-
 
 def newer_config(current: EdgeConfig | None, incoming: EdgeConfig, edge_id: str) -> bool:
     """Whether `incoming` should replace `current`: it must be ours and not older (a
@@ -65,8 +47,7 @@ class Downlink:
     async def open(self, db: aiosqlite.Connection) -> None:
         """Load what was kept; `db` is the outbox's connection (one SQLite file)."""
         self._conn = db
-        await run_script(self._db, _SCHEMA)
-        await self._db.commit()
+        await ensure_schema(db)
         row = await fetch_one(self._db, "SELECT body FROM edge_config WHERE slot = 1")
         if row is not None:
             try:

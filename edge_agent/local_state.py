@@ -26,78 +26,9 @@ from typing import Any
 import aiosqlite
 
 from edge_agent.attribution import MemberChoice, PatientSession
-from edge_agent.sqlite_calls import fetch_all, fetch_one, run, run_many, run_script
+from edge_agent.local_schema import ensure_schema
+from edge_agent.sqlite_calls import fetch_all, fetch_one, run, run_many
 from protocols.reading import Reading
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS devices (
-    address         TEXT PRIMARY KEY,
-    name            TEXT,
-    catalogue_id    TEXT,
-    kind            TEXT,
-    connectable     INTEGER NOT NULL DEFAULT 1,
-    rssi            INTEGER,
-    first_seen_at   REAL NOT NULL,
-    last_seen_at    REAL NOT NULL,
-    paired_at       REAL,
-    serial          TEXT,
-    model           TEXT,
-    manufacturer    TEXT,
-    last_connected_at REAL,
-    last_sequence   INTEGER,
-    clock_offset_s  REAL,
-    clock_checked_at REAL,
-    battery_percent INTEGER,
-    failures        INTEGER NOT NULL DEFAULT 0,
-    last_error_code TEXT,
-    last_error      TEXT,
-    retry_at        REAL,
-    bond            INTEGER NOT NULL DEFAULT 0,
-    clock_skew_s    REAL,
-    clock_skew_at   REAL
-);
-CREATE TABLE IF NOT EXISTS sessions (
-    session_id      TEXT PRIMARY KEY,
-    device_key      TEXT NOT NULL,
-    patient_id      TEXT NOT NULL,
-    staff_id        TEXT,
-    opened_at       REAL NOT NULL,
-    last_activity_at REAL NOT NULL,
-    timeout_s       REAL NOT NULL,
-    closed_at       REAL
-);
-CREATE INDEX IF NOT EXISTS sessions_device ON sessions (device_key, opened_at);
-CREATE TABLE IF NOT EXISTS members (
-    patient_id      TEXT PRIMARY KEY,
-    display_name    TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS member_choice (
-    one             INTEGER PRIMARY KEY CHECK (one = 1),
-    patient_id      TEXT NOT NULL,
-    chosen_at       REAL NOT NULL,
-    expires_at      REAL NOT NULL
-);
-CREATE TABLE IF NOT EXISTS unassigned (
-    measurement_id  TEXT PRIMARY KEY,
-    device_key      TEXT NOT NULL,
-    device          TEXT NOT NULL,
-    measured_at     REAL NOT NULL,
-    received_at     REAL NOT NULL,
-    reason          TEXT NOT NULL,
-    reading_ids     TEXT NOT NULL,
-    summary         TEXT NOT NULL,
-    state           TEXT NOT NULL DEFAULT 'unassigned' CHECK (state IN
-                        ('unassigned', 'requested', 'sent', 'assigned', 'conflict', 'not_found')),
-    assignment_id   TEXT,
-    patient_id      TEXT,
-    staff_id        TEXT,
-    note            TEXT,
-    requested_at    REAL,
-    sent_at         REAL,
-    result_reason   TEXT
-);
-CREATE INDEX IF NOT EXISTS unassigned_state ON unassigned (state, received_at);
-"""
 
 
 def _ts(moment: datetime) -> float:
@@ -251,8 +182,7 @@ class LocalState:
     @classmethod
     async def attach(cls, db: aiosqlite.Connection) -> LocalState:
         """The state in the database of `db` (the outbox's connection), tables created."""
-        await run_script(db, _SCHEMA)
-        await db.commit()
+        await ensure_schema(db)
         return cls(db)
 
     async def _write(self, sql: str, params: Sequence[Any] = ()) -> int:

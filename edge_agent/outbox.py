@@ -26,33 +26,14 @@ from typing import Self
 
 import aiosqlite
 
+from edge_agent.local_schema import ensure_schema
 from edge_agent.settings import EdgeSettings
-from edge_agent.sqlite_calls import fetch_all, fetch_one, run, run_many, run_script
+from edge_agent.sqlite_calls import fetch_all, fetch_one, run, run_many
 from protocols.errors import CareBridgeError
 from protocols.messages import Ack
 from protocols.reading import Reading
 
 log = logging.getLogger("carebridge.edge.outbox")
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS outbox (
-    reading_id    TEXT PRIMARY KEY,
-    body          TEXT NOT NULL,
-    enqueued_at   REAL NOT NULL,
-    state         TEXT NOT NULL DEFAULT 'pending' CHECK (state IN ('pending', 'rejected')),
-    batch_id      TEXT,
-    sent_at       REAL,
-    attempts      INTEGER NOT NULL DEFAULT 0,
-    reject_code   TEXT,
-    reject_reason TEXT
-);
-DROP INDEX IF EXISTS outbox_sendable;
-CREATE INDEX IF NOT EXISTS outbox_queue ON outbox (state, enqueued_at, reading_id);
-CREATE TABLE IF NOT EXISTS acked (
-    reading_id TEXT PRIMARY KEY,
-    acked_at   REAL NOT NULL
-) WITHOUT ROWID;
-"""
 
 DEFAULT_MAX_READINGS = 1_000_000
 """About 140 days of a 50-device centre at 20 readings a device a day, ~1 GB of disk."""
@@ -155,8 +136,7 @@ class Outbox:
         self._db = await aiosqlite.connect(self.path)
         await fetch_all(self._db, "PRAGMA journal_mode=WAL")
         await run(self._db, "PRAGMA synchronous=FULL")
-        await run_script(self._db, _SCHEMA)
-        await self._db.commit()
+        await ensure_schema(self._db)
         await self._recount()
         self._level = self._current_level()
         if self._level is not OutboxLevel.OK:
