@@ -134,9 +134,14 @@ class Outbox:
     async def open(self) -> Self:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._db = await aiosqlite.connect(self.path)
-        await fetch_all(self._db, "PRAGMA journal_mode=WAL")
-        await run(self._db, "PRAGMA synchronous=FULL")
-        await ensure_schema(self._db)
+        try:
+            await fetch_all(self._db, "PRAGMA journal_mode=WAL")
+            await run(self._db, "PRAGMA synchronous=FULL")
+            await ensure_schema(self._db)
+        except BaseException:
+            # aiosqlite's thread would outlive us (and keep the process from exiting).
+            await self.close()
+            raise
         await self._recount()
         self._level = self._current_level()
         if self._level is not OutboxLevel.OK:

@@ -4,6 +4,7 @@ schema was numbered, upgraded step by step, refused when a newer agent wrote it.
 from __future__ import annotations
 
 import sqlite3
+import threading
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -25,6 +26,10 @@ def _tables(path: Path) -> set[str]:
         return {
             name for (name,) in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
         }
+
+
+def _aiosqlite_threads() -> set[threading.Thread]:
+    return {t for t in threading.enumerate() if "_connection_worker_thread" in t.name}
 
 
 def _version(path: Path) -> int:
@@ -146,7 +151,10 @@ def test_the_cli_says_why_it_will_not_open_a_newer_file(
     monkeypatch.setenv("CAREBRIDGE_EDGE_OUTBOX_PATH", str(path))
     monkeypatch.setenv("CAREBRIDGE_EDGE_CREDENTIALS_PATH", str(tmp_path / "none.json"))
     monkeypatch.chdir(tmp_path)
+    connections = _aiosqlite_threads()
     assert cli.main(argv) == 2
+    # The refused file's connection is closed, not left to keep the process alive.
+    assert _aiosqlite_threads() <= connections
     error = capsys.readouterr().err
     assert error.startswith("local_schema: ") and "newer agent" in error and str(path) in error
     assert _version(path) == LATEST + 1
