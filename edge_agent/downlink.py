@@ -15,7 +15,6 @@ from collections.abc import Callable
 
 import aiosqlite
 
-from edge_agent.local_schema import ensure_schema
 from edge_agent.sqlite_calls import fetch_all, fetch_one, run
 from protocols.errors import CareBridgeError
 from protocols.messages import EdgeConfig, PatientNotification, decode, encode
@@ -45,9 +44,9 @@ class Downlink:
         return self._conn
 
     async def open(self, db: aiosqlite.Connection) -> None:
-        """Load what was kept; `db` is the outbox's connection (one SQLite file)."""
+        """Load what was kept; `db` is the outbox's connection (one SQLite file, its schema
+        brought up to date when the outbox opened)."""
         self._conn = db
-        await ensure_schema(db)
         row = await fetch_one(self._db, "SELECT body FROM edge_config WHERE slot = 1")
         if row is not None:
             try:

@@ -183,15 +183,19 @@ async def schema_version(db: aiosqlite.Connection) -> int:
 
 
 async def ensure_schema(db: aiosqlite.Connection) -> int:
-    """Bring the file of `db` to `LATEST`; returns the version it had. Cheap when current."""
+    """Bring the file of `db` to the last step's version; returns the version it had.
+
+    Called where the file is opened (`Outbox.open`; `AnswerSync`, which may be given any
+    connection); the modules that attach to the outbox's connection rely on it."""
+    latest = len(STEPS)
     found = await schema_version(db)
-    if found > LATEST:
+    if found > latest:
         raise LocalSchemaError(
             f"the local database is at schema version {found}, written by a newer agent; "
-            f"this agent knows versions up to {LATEST} — upgrade the agent, or move the "
+            f"this agent knows versions up to {latest} — upgrade the agent, or move the "
             "file aside to start with an empty one"
         )
-    for number in range(found + 1, LATEST + 1):
+    for number in range(found + 1, latest + 1):
         script = STEPS[number - 1]
         if number == 1:
             script += "".join(f"\n{alter};" for alter in await _adoption(db))

@@ -26,7 +26,6 @@ from typing import Any
 import aiosqlite
 
 from edge_agent.attribution import MemberChoice, PatientSession
-from edge_agent.local_schema import ensure_schema
 from edge_agent.sqlite_calls import fetch_all, fetch_one, run, run_many
 from protocols.reading import Reading
 
@@ -181,8 +180,8 @@ class LocalState:
 
     @classmethod
     async def attach(cls, db: aiosqlite.Connection) -> LocalState:
-        """The state in the database of `db` (the outbox's connection), tables created."""
-        await ensure_schema(db)
+        """The state in the database of `db`: the outbox's connection, whose `open` brought
+        the file's schema up to date (`edge_agent.local_schema`)."""
         return cls(db)
 
     async def _write(self, sql: str, params: Sequence[Any] = ()) -> int:
