@@ -44,6 +44,7 @@ from simulators.ble.devices.blood_pressure_monitor import (
 )
 from simulators.ble.peripheral import DeviceInformation, EmulatedPeripheral
 from simulators.ble.radio import SimulatedRadio
+from tests.device_drivers.session_end import indicate_as_the_driver_hangs_up
 
 HOST_NOW = datetime(2026, 3, 14, 9, 30, 0)
 COLLECTOR_NOW = datetime(2026, 3, 14, 17, 30, 5)
@@ -539,15 +540,8 @@ async def test_a_result_indicated_while_the_driver_hangs_up_is_still_yielded(
     async with await _session() as session:
         driver = BloodPressureMonitorDriver(session)
         await driver.prepare(COLLECTOR_NOW)
-        hang_up = session.close
-
-        async def indicated_as_we_hang_up() -> None:
-            monkeypatch.undo()  # once: the closing `async with` hangs up again
-            monitor.store(131, 84, 77)
-            await monitor.send_stored()
-            await hang_up()
-
-        monkeypatch.setattr(session, "close", indicated_as_we_hang_up)
+        monitor.store(131, 84, 77)  # in memory; sent only as the driver hangs up
+        indicate_as_the_driver_hangs_up(monkeypatch, session, monitor.send_stored)
         results = await _all(driver)
 
     assert monitor.memory == []

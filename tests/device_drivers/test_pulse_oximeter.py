@@ -43,6 +43,7 @@ from simulators.ble.devices.pulse_oximeter import (
 )
 from simulators.ble.peripheral import DeviceInformation, EmulatedPeripheral
 from simulators.ble.radio import SimulatedRadio
+from tests.device_drivers.session_end import indicate_as_the_driver_hangs_up
 
 INSUFFICIENT_AUTHENTICATION = 0x05
 NOW = datetime(2026, 5, 6, 7, 8, 9)
@@ -535,15 +536,12 @@ async def test_a_spot_check_indicated_while_the_driver_hangs_up_is_still_yielded
     device = PulseOximeter.with_storage(records=[])
     async with connected(radio, device) as session:
         driver = await _prepared(session)
-        hang_up = session.close
         confirmed: list[bool] = []
 
-        async def indicated_as_we_hang_up() -> None:
-            monkeypatch.undo()  # once: the closing `async with` hangs up again
+        async def spot_check() -> None:
             confirmed.append(await device.measure_spot(93.0, 81.0))
-            await hang_up()
 
-        monkeypatch.setattr(session, "close", indicated_as_we_hang_up)
+        indicate_as_the_driver_hangs_up(monkeypatch, session, spot_check)
         got = await _collect(driver)
     assert confirmed == [True] and device.stored == []
     assert [_values(m) for m in got] == [{Metric.SPO2: 93.0, Metric.PULSE_RATE: 81.0}]

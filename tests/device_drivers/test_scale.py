@@ -31,6 +31,7 @@ from simulators.ble.devices.scale import (
 )
 from simulators.ble.peripheral import EmulatedPeripheral
 from simulators.ble.radio import SimulatedRadio
+from tests.device_drivers.session_end import indicate_as_the_driver_hangs_up
 
 HOST_NOW = datetime(2026, 3, 14, 7, 30, 0)
 COLLECTOR_NOW = datetime(2026, 3, 14, 7, 45, 10)
@@ -518,14 +519,7 @@ async def test_a_step_on_indicated_while_the_driver_hangs_up_is_still_yielded(
     async with await _session() as session:
         driver = ScaleDriver(session)
         await driver.prepare(COLLECTOR_NOW)
-        hang_up = session.close
-
-        async def indicated_as_we_hang_up() -> None:
-            monkeypatch.undo()  # once: the closing `async with` hangs up again
-            await scale.step_on(71.5)
-            await hang_up()
-
-        monkeypatch.setattr(session, "close", indicated_as_we_hang_up)
+        indicate_as_the_driver_hangs_up(monkeypatch, session, lambda: scale.step_on(71.5))
         measurements = await _all(driver)
 
     assert scale.memory == []
