@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterator, Callable
-from datetime import datetime
 from typing import ClassVar, Final
 
 from device_drivers import uuids
@@ -27,7 +26,7 @@ from device_drivers.codec.blood_pressure import (
 )
 from device_drivers.errors import ConnectionFailedError, PayloadError
 from device_drivers.measurement import Measurement
-from device_drivers.session import DeviceSession
+from device_drivers.session import ClockSource, DeviceSession
 from protocols.reading import DeviceKind
 
 logger = logging.getLogger(__name__)
@@ -73,7 +72,7 @@ class BloodPressureMonitorDriver:
         self._measuring = False
         self._prepared = False
 
-    async def prepare(self, now: datetime) -> None:
+    async def prepare(self, now: ClockSource) -> None:
         """Read Device Information and the features, set the clock, then subscribe:
         cuff pressure first, so no progress is missed, and 0x2A35 last, because enabling
         its indications is what starts the monitor's burst of stored results."""

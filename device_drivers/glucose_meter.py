@@ -12,7 +12,6 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
-from datetime import datetime
 from enum import Enum
 from typing import ClassVar, Final
 
@@ -39,7 +38,7 @@ from device_drivers.record_access import (
     UNSUPPORTED_FILTER_CODES,
     RecordAccess,
 )
-from device_drivers.session import DeviceInformation, DeviceSession
+from device_drivers.session import ClockSource, DeviceInformation, DeviceSession
 from protocols.reading import DeviceKind
 
 logger = logging.getLogger(__name__)
@@ -91,7 +90,7 @@ class GlucoseMeterDriver:
         self._events: asyncio.Queue[_Event] = asyncio.Queue()
         self._has_context = False
 
-    async def prepare(self, now: datetime) -> None:
+    async def prepare(self, now: ClockSource) -> None:
         """Read Device Information and the feature, set the clock, subscribe (0x2A18,
         0x2A34 if present, then RACP indications: the meter refuses RACP before that)."""
         session = self.session

@@ -20,7 +20,6 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncGenerator, AsyncIterator, Callable
-from datetime import datetime
 from typing import ClassVar, Final, Literal
 
 from device_drivers import uuids
@@ -35,7 +34,7 @@ from device_drivers.codec.racp import RacpRequest
 from device_drivers.errors import DriverError, PayloadError, ProfileMismatchError
 from device_drivers.measurement import Measurement
 from device_drivers.record_access import DEFAULT_PROCEDURE_TIMEOUT_S, RecordAccess
-from device_drivers.session import DeviceInformation, DeviceSession
+from device_drivers.session import ClockSource, DeviceInformation, DeviceSession
 from protocols.reading import DeviceKind
 
 logger = logging.getLogger(__name__)
@@ -95,7 +94,7 @@ class PulseOximeterDriver:
     def stores_spot_checks(self) -> bool:
         return self._record_access is not None
 
-    async def prepare(self, now: datetime) -> None:
+    async def prepare(self, now: ClockSource) -> None:
         """Read Device Information and PLX Features, set the clock, subscribe."""
         session = self.session
         if not session.has_service(uuids.PULSE_OXIMETER_SERVICE):

@@ -18,7 +18,6 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any, ClassVar, Final, TypeVar
 
 from bleak import BleakScanner
@@ -45,7 +44,7 @@ from device_drivers.codec.weight_scale import (
 )
 from device_drivers.errors import ConnectionFailedError, PayloadError, ProfileMismatchError
 from device_drivers.measurement import Measurement
-from device_drivers.session import DeviceSession, serial_from_address
+from device_drivers.session import ClockSource, DeviceSession, serial_from_address
 from device_drivers.vendors import AdvertisedModel, AdvertisementPlugin
 from protocols.reading import DeviceKind, DeviceRef
 
@@ -234,7 +233,7 @@ class ScaleDriver:
         self._merger: StepOnMerger | None = None
         self._last_activity = 0.0
 
-    async def prepare(self, now: datetime) -> None:
+    async def prepare(self, now: ClockSource) -> None:
         """Read Device Information and features, set the clock, subscribe: Body
         Composition first, then Weight, whose indications start most scales' burst."""
         session = self.session

@@ -42,6 +42,11 @@ logger = logging.getLogger(__name__)
 
 _T = TypeVar("_T")
 ValueCallback = Callable[[bytes], Awaitable[None] | None]
+ClockSource = datetime | Callable[[], datetime]
+"""What a device's clock is set to: a fixed moment, or a clock read at the moment of the
+write. A live collector passes the clock: a moment taken before `prepare()`'s reads would
+set the device behind by their round trips, and whole-second stamps on a clock that is
+behind can put a reading before the patient session it was taken in."""
 
 DEFAULT_CONNECT_TIMEOUT_S = 20.0
 DEFAULT_IO_TIMEOUT_S = 10.0
@@ -248,16 +253,18 @@ class DeviceSession:
         level = decode_battery_level(await self.read(uuids.BATTERY_LEVEL, "battery level"))
         return level.percent if level.valid else None
 
-    async def set_clock(self, now: datetime) -> bool:
+    async def set_clock(self, now: ClockSource) -> bool:
         """Write Current Time when the device lets us; False when it has no writable clock.
 
         `now` is the wall-clock time the device should show (local, naive or aware —
-        the profile carries no time zone)."""
+        the profile carries no time zone), or a clock giving it, read just before the
+        write (see `ClockSource`)."""
         characteristic = self.characteristic(uuids.CURRENT_TIME)
         if characteristic is None or "write" not in characteristic.properties:
             return False
+        moment = now() if callable(now) else now
         try:
-            await self.write(uuids.CURRENT_TIME, encode_current_time(now), "current time")
+            await self.write(uuids.CURRENT_TIME, encode_current_time(moment), "current time")
         except DeviceRejectedError as exc:
             # A device may refuse a time it considers out of range; the reading times then
             # stay untrusted and the edge's clock rules apply, which is not a failed session.
@@ -285,6 +292,7 @@ def _identifier(serial: str | None) -> str | None:
 
 
 __all__ = [
+    "ClockSource",
     "DeviceInformation",
     "DeviceSession",
     "DriverError",

@@ -399,7 +399,8 @@ class DeviceLinks:
             status.connected, status.since, status.records_this_session = True, connected_at, 0
             clock = _SessionClock(offset=await self._read_clock(session, connected_at))
             driver = heard.entry.driver_class()(session)
-            await driver.prepare(device_local(self._now(), self.zone))
+            # The clock is read when the write goes out, not before the reads prepare() does.
+            await driver.prepare(lambda: device_local(self._now(), self.zone))
             if getattr(driver, "clock_was_set", False) or getattr(driver, "clock_set", False):
                 clock.set_at = self._now()
             ref = session.device_ref(heard.entry.kind)

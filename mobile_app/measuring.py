@@ -128,7 +128,7 @@ async def _cuff_records(
         on_cuff(mmhg)
 
     driver = BloodPressureMonitorDriver(session, on_cuff_pressure=cuff)
-    await driver.prepare(datetime.now())
+    await driver.prepare(datetime.now)
     on_stage("waiting")
     # Closed at once when we stop early, so the driver's waits do not outlive the link.
     results = cast(AsyncGenerator[Measurement, None], driver.measurements(idle_timeout=wait_s))
@@ -143,7 +143,7 @@ async def _meter_records(
     session: DeviceSession, on_stage: StageCallback, wait_s: float
 ) -> AsyncIterator[Measurement]:
     driver = GlucoseMeterDriver(session)
-    await driver.prepare(datetime.now())
+    await driver.prepare(datetime.now)
     on_stage("reading")
     async for measurement in driver.measurements(idle_timeout=wait_s):
         yield measurement

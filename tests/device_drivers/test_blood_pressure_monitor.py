@@ -133,6 +133,32 @@ async def test_found_by_its_service_then_information_features_and_clock(
     assert (reference.model, reference.serial) == ("HEM-7600T", "2025-0314-001")
 
 
+async def test_a_live_clock_is_read_as_the_write_goes_out_not_before_the_reads(
+    radio: SimulatedRadio,
+) -> None:
+    """Device Information and the features take round trips before the clock write; a
+    moment taken before them would set the cuff behind by their time, and its whole-second
+    stamps could then fall before the patient session the reading was taken in."""
+    monitor = await radio.add(
+        BloodPressureMonitor(now=lambda: HOST_NOW, device_information=DeviceInformation(
+            serial="CUFF-7"))
+    )  # fmt: skip
+    read_before_the_clock: list[tuple[str | None, object]] = []
+
+    async with await _session() as session:
+        driver = BloodPressureMonitorDriver(session)
+
+        def clock() -> datetime:
+            read_before_the_clock.append((session.information.serial, driver.feature))
+            return COLLECTOR_NOW
+
+        await driver.prepare(clock)
+
+    assert read_before_the_clock == [("CUFF-7", DEFAULT_FEATURE)]
+    assert monitor.device_time() == COLLECTOR_NOW
+    assert driver.clock_set
+
+
 # -- stored results --------------------------------------------------------------------
 
 

@@ -72,6 +72,23 @@ async def _measure(kind: str, device: object, n: int) -> None:
         device.add_reading(round(5.0 + n / 10, 1))
 
 
+async def _once_the_device_clock_is_past(device: object, moment: datetime) -> None:
+    """Wait until `device`'s own clock stamps a time after `moment`.
+
+    Devices stamp whole seconds, and a clock the agent sets over the air is behind by the
+    write's trip: measured a second after a session opened, a reading could be stamped
+    before it, and so belong to the previous patient or share the previous reading's
+    second (a cuff's records are told apart by their time). A real measurement takes
+    30 s or more; here the device's own clock says when it is far enough."""
+    # With no device_timezone set the agent sets device clocks to the machine's local time.
+    local = moment.astimezone().replace(tzinfo=None)
+    while True:
+        shown = device.device_time()  # type: ignore[attr-defined]
+        if shown is not None and shown.replace(microsecond=0) > local:
+            return
+        await asyncio.sleep(0.05)
+
+
 def _people(database_url: str) -> str:
     """A centre team with a health manager and the two patients staff will assign to."""
     token = make_user(database_url, "hm-centre", "health_manager", ("T-CENTRE",))
@@ -128,15 +145,15 @@ async def test_a_centre_day_stores_every_reading_once_under_the_right_patient(
                         READINGS_PER_MEASUREMENT[kind],
                         device.device_information.serial,  # type: ignore[attr-defined]
                     )
+                    opened_at = datetime.now(UTC)
                     await state.open_session(
                         address,
                         patient,
                         staff_id="hm-centre",
-                        now=datetime.now(UTC),
+                        now=opened_at,
                         lasts=timedelta(minutes=10),
                     )
-                    # Devices stamp whole seconds; a real measurement takes longer than this.
-                    await asyncio.sleep(1.05)
+                    await _once_the_device_clock_is_past(device, opened_at)
                     await _measure(kind, device, n)
                     # Long enough for a retry or two: on a loaded machine an emulated GATT
                     # request can time out (bumble then logs its late response), and the
@@ -156,10 +173,16 @@ async def test_a_centre_day_stores_every_reading_once_under_the_right_patient(
                         ]
                         stats = await running.agent.outbox.stats()
                         link = running.links.links.get(address)
+                        stored = rows(
+                            database_url,
+                            "SELECT patient_id, min(time) FROM readings WHERE device_serial = "
+                            "%s GROUP BY measurement_id, patient_id ORDER BY 2 DESC LIMIT 3",
+                            device.device_information.serial,  # type: ignore[attr-defined]
+                        )
                         pytest.fail(
                             f"{missing}; outbox pending {stats.pending}, in flight "
                             f"{stats.in_flight}, rejected {stats.rejected}; unassigned "
-                            f"{unassigned}; link {link}"
+                            f"{unassigned}; the device's latest stored {stored}; link {link}"
                         )
                 await state.close_session(now=datetime.now(UTC), device_key=address)
 
@@ -172,8 +195,10 @@ async def test_a_centre_day_stores_every_reading_once_under_the_right_patient(
                 watcher.cancel()
 
             # Two measurements with no session open: on a cuff and on the glucose meter.
-            await asyncio.sleep(1.05)
+            all_closed = datetime.now(UTC)
+            await _once_the_device_clock_is_past(devices[0][1], all_closed)
             await _measure("blood_pressure_monitor", devices[0][1], 90)
+            await _once_the_device_clock_is_past(devices[4][1], all_closed)
             await _measure("glucose_meter", devices[4][1], 91)
             async with httpx.AsyncClient(base_url=cloud.base_url, headers=bearer(staff)) as api:
 
