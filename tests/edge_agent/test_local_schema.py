@@ -153,7 +153,10 @@ def test_the_cli_says_why_it_will_not_open_a_newer_file(
     monkeypatch.chdir(tmp_path)
     connections = _aiosqlite_threads()
     assert cli.main(argv) == 2
-    # The refused file's connection is closed, not left to keep the process alive.
+    # The refused file's connection is closed, not left to keep the process alive:
+    # its worker thread ends (a moment after close() returns, hence the join).
+    for thread in _aiosqlite_threads() - connections:
+        thread.join(timeout=5.0)
     assert _aiosqlite_threads() <= connections
     error = capsys.readouterr().err
     assert error.startswith("local_schema: ") and "newer agent" in error and str(path) in error
