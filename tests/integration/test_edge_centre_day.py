@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, tzinfo
 
 import httpx
 import psycopg
 import pytest
 
 from cloud.db import care_store
+from edge_agent.clock import device_local
 from simulators.ble.devices.blood_pressure_monitor import BloodPressureMonitor
 from simulators.ble.devices.glucose_meter import EmulatedGlucoseMeter
 from simulators.ble.devices.pulse_oximeter import PulseOximeter
@@ -72,7 +73,7 @@ async def _measure(kind: str, device: object, n: int) -> None:
         device.add_reading(round(5.0 + n / 10, 1))
 
 
-async def _once_the_device_clock_is_past(device: object, moment: datetime) -> None:
+async def _once_the_device_clock_is_past(device: object, moment: datetime, zone: tzinfo) -> None:
     """Wait until `device`'s own clock stamps a time after `moment`.
 
     Devices stamp whole seconds, and a clock the agent sets over the air is behind by the
@@ -80,8 +81,7 @@ async def _once_the_device_clock_is_past(device: object, moment: datetime) -> No
     before it, and so belong to the previous patient or share the previous reading's
     second (a cuff's records are told apart by their time). A real measurement takes
     30 s or more; here the device's own clock says when it is far enough."""
-    # With no device_timezone set the agent sets device clocks to the machine's local time.
-    local = moment.astimezone().replace(tzinfo=None)
+    local = device_local(moment, zone)  # as the agent sets device clocks
     while True:
         shown = device.device_time()  # type: ignore[attr-defined]
         if shown is not None and shown.replace(microsecond=0) > local:
@@ -153,7 +153,7 @@ async def test_a_centre_day_stores_every_reading_once_under_the_right_patient(
                         now=opened_at,
                         lasts=timedelta(minutes=10),
                     )
-                    await _once_the_device_clock_is_past(device, opened_at)
+                    await _once_the_device_clock_is_past(device, opened_at, running.links.zone)
                     await _measure(kind, device, n)
                     # Long enough for a retry or two: on a loaded machine an emulated GATT
                     # request can time out (bumble then logs its late response), and the
@@ -196,9 +196,9 @@ async def test_a_centre_day_stores_every_reading_once_under_the_right_patient(
 
             # Two measurements with no session open: on a cuff and on the glucose meter.
             all_closed = datetime.now(UTC)
-            await _once_the_device_clock_is_past(devices[0][1], all_closed)
+            await _once_the_device_clock_is_past(devices[0][1], all_closed, running.links.zone)
             await _measure("blood_pressure_monitor", devices[0][1], 90)
-            await _once_the_device_clock_is_past(devices[4][1], all_closed)
+            await _once_the_device_clock_is_past(devices[4][1], all_closed, running.links.zone)
             await _measure("glucose_meter", devices[4][1], 91)
             async with httpx.AsyncClient(base_url=cloud.base_url, headers=bearer(staff)) as api:
 
