@@ -14,6 +14,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import psycopg
 from psycopg.rows import dict_row
@@ -25,6 +26,7 @@ from cloud.alerts.rules import AlertCandidate, PatientProfile
 from cloud.alerts.thresholds import Cohort, RuleSet, Target, Tier
 from cloud.db.alert_notify import announce
 from cloud.ingest.intake import AcceptedReading, DeadLetter
+from cloud.ingest.resent_copies import EDGE_TIMED_SQL, first_of_each_id, lookup_windows
 from protocols.metrics import Metric
 from protocols.reading import (
     DeviceKind,
@@ -148,10 +150,23 @@ ROLLUPS_OF_INS = """daily AS (
 """Daily rollups and latest values of the rows of a CTE `ins` (reading_id, patient_id,
 metric, time, value, source); also used when an unassigned measurement is assigned."""
 
+# A reading with an edge-estimated time is stored only if it claims its id in
+# `retimed_readings` first: the claim's unique index makes a second worker inserting the same
+# id wait for the first to commit and then give way, whatever time either copy carries.
+# Claims are taken in id order, one lock order for every worker. Any reading whose id was
+# claimed before (by a copy with an estimated time) is a resend, whatever its time.
 _INSERT_NEW = f"""
-WITH ins AS (
+WITH claimed AS (
+    INSERT INTO retimed_readings (reading_id, time)
+    SELECT reading_id, time FROM readings_staging WHERE flags && {EDGE_TIMED_SQL}
+    ORDER BY reading_id
+    ON CONFLICT DO NOTHING
+    RETURNING reading_id
+), ins AS (
     INSERT INTO readings ({_COLUMNS})
-    SELECT {_COLUMNS} FROM readings_staging
+    SELECT {_COLUMNS} FROM readings_staging s
+    WHERE NOT EXISTS (SELECT FROM retimed_readings t WHERE t.reading_id = s.reading_id)
+      AND (NOT s.flags && {EDGE_TIMED_SQL} OR s.reading_id IN (SELECT reading_id FROM claimed))
     ON CONFLICT DO NOTHING
     RETURNING reading_id, patient_id, metric, time, value, source
 ), {ROLLUPS_OF_INS}
@@ -166,12 +181,31 @@ def copy_readings(
     database. `timezone` names the hospital's calendar for daily rollups."""
     if not accepted:
         return set()
+    unique = first_of_each_id(accepted)
     with conn.cursor() as cur:
+        stored = stored_at_device_time(cur, [item.reading for item in unique], ZoneInfo(timezone))
         with copy_rows_into(cur, "readings_staging") as copy:
-            for item in accepted:
-                copy.write_row(reading_row(item.edge_id, item.reading))
+            for item in unique:
+                if item.reading.reading_id not in stored:
+                    copy.write_row(reading_row(item.edge_id, item.reading))
         cur.execute(_INSERT_NEW, {"tz": timezone})
         return {row[0] for row in cur.fetchall()}
+
+
+def stored_at_device_time(
+    cur: psycopg.Cursor[Any], readings: Sequence[Reading], zone: ZoneInfo
+) -> set[uuid.UUID]:
+    """Ids of the edge-timed `readings` stored already with their device's own stamp."""
+    found: set[uuid.UUID] = set()
+    for window in lookup_windows(readings, zone):
+        # Constant bounds and no prepared plan, so only the chunks in the window are read.
+        rows = cur.execute(
+            "SELECT reading_id FROM readings WHERE reading_id = ANY(%s) AND time BETWEEN %s AND %s",
+            (list(window.reading_ids), window.since, window.until),
+            prepare=False,
+        ).fetchall()
+        found.update(row[0] for row in rows)
+    return found
 
 
 def recent_blood_pressure(

@@ -28,6 +28,7 @@ from cloud.alerts.rules import SESSION_WINDOW, evaluate
 from cloud.db import assignment_store, edge_answers, ingest_store, reading_notify
 from cloud.ingest.intake import DeadLetter, InboundMessage, Intake, PendingAck, take_in
 from cloud.ingest.metrics import IngestMetrics
+from cloud.ingest.resent_copies import first_of_each_id
 from cloud.mqtt_client import cloud_client
 from cloud.settings import CloudSettings
 from protocols import topics
@@ -258,13 +259,15 @@ class IngestWorker:
             history = ingest_store.recent_blood_pressure(conn, incoming, SESSION_WINDOW)
             new_ids = ingest_store.copy_readings(conn, intake.accepted, self.settings.timezone)
             ingest_store.insert_dead_letters(conn, intake.dead_letters)
-            fresh = [a.reading for a in intake.accepted if a.reading.reading_id in new_ids]
+            # Two copies of one record in a flush: only the first was stored.
+            stored_now = first_of_each_id(intake.accepted)
+            fresh = [a.reading for a in stored_now if a.reading.reading_id in new_ids]
             patients = sorted({r.patient_id for r in fresh if r.patient_id})
             profiles = ingest_store.patient_profiles(conn, patients)
             candidates = evaluate(fresh, history=history, profiles=profiles)
             ingest_store.queue_for_trends(conn, patients)
             ingest_store.upsert_alerts(conn, candidates, datetime.now(UTC), self.settings.timezone)
-            reading_notify.announce(conn, reading_notify.centre_counts(intake.accepted, new_ids))
+            reading_notify.announce(conn, reading_notify.centre_counts(stored_now, new_ids))
         return len(fresh)
 
     def _apply_requests(self) -> None:
