@@ -114,7 +114,15 @@ def main(argv: list[str] | None = None) -> int:
 
     configure_logging("info", service="mobile-app")
     logging.getLogger("bumble").setLevel(logging.WARNING)  # its HCI traces drown the rest
-    asyncio.run(_main(args))
+    from edge_agent.local_schema import LocalSchemaError
+    from mobile_app.local_store import LocalStoreError
+
+    try:
+        asyncio.run(_main(args))
+    except (LocalStoreError, LocalSchemaError) as exc:
+        # The phone's files are kept as they are; saying why beats a traceback.
+        print(f"{exc.code}: {exc.reason} ({args.data_dir})", file=sys.stderr)
+        return 2
     return 0
 
 

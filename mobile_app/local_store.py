@@ -4,6 +4,12 @@ The outbox is the edge agent's and holds readings only until the cloud has them;
 history the patient scrolls through lives here, one row per measurement with the ids of
 its readings, so its upload state can be asked of the outbox at any time. SQLite from
 the standard library: a few hundred rows a year, read on the UI thread in microseconds.
+
+The file outlives app updates, so its schema has one ordered path, as the edge's has
+(`edge_agent/local_schema.py`): step n takes a file from SQLite's `user_version` n-1 to n
+in one transaction, a new step goes at the end of `STEPS` and is never edited once
+released, and a file written by a newer app is refused with `LocalStoreError` instead of
+being written by code that does not know its tables.
 """
 
 from __future__ import annotations
@@ -14,9 +20,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from protocols.errors import CareBridgeError
 from protocols.reading import Reading
 
-_SCHEMA = """
+_BASELINE = """
 CREATE TABLE IF NOT EXISTS measurements (
     measurement_id TEXT PRIMARY KEY,
     patient_id     TEXT NOT NULL,
@@ -28,6 +35,39 @@ CREATE TABLE IF NOT EXISTS measurements (
 );
 CREATE INDEX IF NOT EXISTS measurements_by_time ON measurements (patient_id, measured_at);
 """
+
+STEPS: tuple[str, ...] = (_BASELINE,)
+"""Step n (1-based) takes the file from `user_version` n-1 to n. Files from before the
+numbering (`user_version` 0) already have the baseline's tables, which it adopts."""
+
+
+class LocalStoreError(CareBridgeError):
+    """The phone's history file cannot be brought to this app's schema."""
+
+    code = "local_store"
+
+
+def ensure_schema(db: sqlite3.Connection) -> int:
+    """Bring `db` to the last step's version; returns the version it had."""
+    latest = len(STEPS)
+    found = int(db.execute("PRAGMA user_version").fetchone()[0])
+    if found > latest:
+        raise LocalStoreError(
+            f"the history file is at schema version {found}, written by a newer app; this "
+            f"app knows versions up to {latest} — update the app"
+        )
+    for number in range(found + 1, latest + 1):
+        try:
+            db.executescript(
+                f"BEGIN;\n{STEPS[number - 1]}\nPRAGMA user_version = {number};\nCOMMIT;"
+            )
+        except sqlite3.Error as exc:
+            if db.in_transaction:
+                db.rollback()
+            raise LocalStoreError(
+                f"upgrading the history file to schema version {number} failed: {exc}"
+            ) from exc
+    return found
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,7 +86,11 @@ class LocalStore:
     def __init__(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         self._db = sqlite3.connect(path)
-        self._db.executescript(_SCHEMA)
+        try:
+            ensure_schema(self._db)
+        except LocalStoreError:
+            self._db.close()
+            raise
 
     def close(self) -> None:
         self._db.close()
@@ -64,7 +108,8 @@ class LocalStore:
         )
         with self._db:
             self._db.execute(
-                "INSERT OR REPLACE INTO measurements VALUES (?, ?, ?, ?, ?, ?, ?)",
+                "INSERT OR REPLACE INTO measurements (measurement_id, patient_id, kind, "
+                "measured_at, values_json, reading_ids, tier) VALUES (?, ?, ?, ?, ?, ?, ?)",
                 (
                     stored.measurement_id,
                     stored.patient_id,
@@ -84,7 +129,8 @@ class LocalStore:
         """The patient's measurements, newest first."""
         cutoff = (since or datetime.now(UTC) - timedelta(days=3650)).astimezone(UTC).isoformat()
         rows = self._db.execute(
-            "SELECT * FROM measurements WHERE patient_id = ? AND measured_at >= ? "
+            "SELECT measurement_id, patient_id, kind, measured_at, values_json, reading_ids, "
+            "tier FROM measurements WHERE patient_id = ? AND measured_at >= ? "
             "ORDER BY measured_at DESC LIMIT ?",
             (patient_id, cutoff, limit),
         ).fetchall()

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -54,3 +55,22 @@ def test_the_desktop_command_runs_the_app_until_interrupted(tmp_path: Path) -> N
             app.kill()
             app.wait()
     assert (tmp_path / "app" / "kivy").is_dir()  # Kivy's files stay in the data folder
+
+
+def test_the_desktop_command_refuses_a_history_file_from_a_newer_app(tmp_path: Path) -> None:
+    data = tmp_path / "app"
+    data.mkdir()
+    with sqlite3.connect(data / "app.sqlite3") as db:
+        db.execute("PRAGMA user_version = 99")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("KIVY", "KCFG"))}
+    env.update(SDL_VIDEODRIVER="offscreen", KIVY_CLIPBOARD="dummy", PYTHONPATH=str(REPO))
+    env.pop("DISPLAY", None)
+    done = subprocess.run(
+        [sys.executable, "-m", "mobile_app", "--data-dir", str(data)],
+        env=env, cwd=REPO, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert done.returncode == 2, done.stderr[-3000:]
+    assert "local_store: the history file is at schema version 99" in done.stderr
+    assert "Traceback" not in done.stderr
+    with sqlite3.connect(data / "app.sqlite3") as db:
+        assert db.execute("PRAGMA user_version").fetchone() == (99,)
