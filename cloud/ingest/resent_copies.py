@@ -77,17 +77,13 @@ def lookup_windows(
                 stamped = stamped.replace(tzinfo=zone)
             spots.append((stamped, r.reading_id))
     spots.sort(key=lambda spot: spot[0])
-    windows: list[LookupWindow] = []
-    since = until = None
-    ids: list[uuid.UUID] = []
+    # Sorted, so each window's end is its latest spot's time plus the margin.
+    groups: list[tuple[datetime, datetime, list[uuid.UUID]]] = []
     for stamped, reading_id in spots:
-        if until is not None and stamped - margin <= until:
-            until = max(until, stamped + margin)
+        if groups and stamped - margin <= groups[-1][1]:
+            since, _until, ids = groups[-1]
+            groups[-1] = (since, stamped + margin, ids)
             ids.append(reading_id)
-            continue
-        if since is not None and until is not None:
-            windows.append(LookupWindow(since, until, tuple(ids)))
-        since, until, ids = stamped - margin, stamped + margin, [reading_id]
-    if since is not None and until is not None:
-        windows.append(LookupWindow(since, until, tuple(ids)))
-    return windows
+        else:
+            groups.append((stamped - margin, stamped + margin, [reading_id]))
+    return [LookupWindow(since, until, tuple(ids)) for since, until, ids in groups]
