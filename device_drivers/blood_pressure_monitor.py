@@ -142,6 +142,17 @@ class BloodPressureMonitorDriver:
             if measurement is not None:
                 yield measurement
 
+    def left_over(self) -> list[Measurement]:
+        """Results received but not yet yielded, for a caller that stopped taking them
+        (its own failure, a watchdog) and has closed the link: the monitor forgot each once
+        our stack confirmed it, so this is the only copy."""
+        found = []
+        while not self._results.empty():
+            measurement = self._decode(self._results.get_nowait())
+            if measurement is not None:
+                found.append(measurement)
+        return found
+
     # -- internals ---------------------------------------------------------------------
 
     def _touch(self) -> None:

@@ -163,6 +163,12 @@ class GlucoseMeterDriver:
             ):
                 yield measurement
 
+    def left_over(self) -> list[Measurement]:
+        """Nothing: a meter keeps its records after reporting them, and the edge stores
+        the last sequence only for records it took, so the next download brings back any
+        record a caller stopped taking (`left_over` of the other drivers)."""
+        return []
+
     async def _report(
         self,
         request: RacpRequest,

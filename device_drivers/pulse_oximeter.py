@@ -251,6 +251,17 @@ class PulseOximeterDriver:
             with contextlib.suppress(asyncio.CancelledError):
                 await dropped
 
+    def left_over(self) -> list[Measurement]:
+        """Spot-checks (and continuous values) received but not yet yielded, for a caller
+        that stopped taking them (its own failure, a watchdog) and has closed the link: a
+        spot-check our stack confirmed is not kept for the next download."""
+        found = []
+        for item in self._received():
+            measurement = self._accept(item)
+            if measurement is not None:
+                found.append(measurement)
+        return found
+
     def _received(self) -> list[_Item]:
         """Every value still queued, without waiting; end markers are dropped."""
         items: list[_Item] = []

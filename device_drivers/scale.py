@@ -333,6 +333,19 @@ class ScaleDriver:
 
     # -- internals ---------------------------------------------------------------------
 
+    def left_over(self) -> list[Measurement]:
+        """Step-ons received but not yet yielded (a weight still waiting for its body
+        composition included), for a caller that stopped taking them (its own failure, a
+        watchdog) and has closed the link: the scale forgot each once our stack confirmed it."""
+        merger = self._merger
+        if merger is None:
+            return []
+        steps: list[StepOn] = []
+        while not self._packets.empty():
+            steps += self._accept(merger, self._packets.get_nowait())
+        steps += merger.flush()
+        return [m for step in steps if (m := self._measurement(step)) is not None]
+
     def _touch(self) -> None:
         self._last_activity = asyncio.get_running_loop().time()
 

@@ -393,56 +393,41 @@ class DeviceLinks:
             pair=known.bond,
             **self._client_kwargs,
         )
-        loop = asyncio.get_running_loop()
-        async with session, asyncio.timeout(options.watchdog) as watchdog:
-            connected_at = self._now()
-            status.connected, status.since, status.records_this_session = True, connected_at, 0
-            clock = _SessionClock(offset=await self._read_clock(session, connected_at))
-            driver = heard.entry.driver_class()(session)
-            # The clock is read when the write goes out, not before the reads prepare() does.
-            await driver.prepare(lambda: device_local(self._now(), self.zone))
-            if getattr(driver, "clock_was_set", False) or getattr(driver, "clock_set", False):
-                clock.set_at = self._now()
-            ref = session.device_ref(heard.entry.kind)
-            await self.state.update_device(
-                address,
-                serial=ref.serial,
-                model=ref.model,
-                manufacturer=ref.manufacturer,
-                last_connected_at=connected_at,
-                clock_offset_s=None if clock.offset is None else clock.offset.total_seconds(),
-                clock_checked_at=connected_at,
-                battery_percent=await self._battery(session),
-            )
-            if clock.offset is not None and abs(clock.offset) > options.clock_tolerance:
-                await self.state.update_device(
-                    address, clock_skew_s=clock.offset.total_seconds(), clock_skew_at=connected_at
-                )
-                log.warning(
-                    "device clock is off",
-                    extra={
-                        "address": address,
-                        "offset_s": clock.offset.total_seconds(),
-                        "clock_set_now": clock.set_at is not None,
-                    },
-                )
-            log.info(
-                "device session started",
-                extra={
-                    "address": address,
-                    "serial": ref.serial,
-                    "after_sequence": known.last_sequence,
-                },
-            )
-            records = driver.measurements(
-                after_sequence=known.last_sequence, idle_timeout=options.idle_timeout
-            )
-            async with contextlib.aclosing(records):
-                async for measurement in records:
-                    await self._take(address, ref, measurement, clock)
-                    status.records_this_session += 1
-                    # Only a silent link trips the watchdog, not a long download.
-                    watchdog.reschedule(loop.time() + options.watchdog)
+        async with session:
+            clock = _SessionClock()
+            driver: Any = None
+            taking: Measurement | None = None
+            try:
+                # The watchdog is for a device gone silent: it times the link, never our own
+                # storing of what arrived, which it must not cut short.
+                async with asyncio.timeout(options.watchdog):
+                    connected_at = self._now()
+                    status.connected, status.since = True, connected_at
+                    status.records_this_session = 0
+                    clock.offset = await self._read_clock(session, connected_at)
+                    driver = heard.entry.driver_class()(session)
+                    ref = await self._prepare(
+                        address, session, driver, heard, clock, connected_at, known.last_sequence
+                    )
+                    records = driver.measurements(
+                        after_sequence=known.last_sequence, idle_timeout=options.idle_timeout
+                    )
+                async with contextlib.aclosing(records):
+                    while True:
+                        async with asyncio.timeout(options.watchdog):
+                            taking = await anext(records, None)
+                        if taking is None:
+                            break
+                        await self._take(address, ref, taking, clock)
+                        taking = None
+                        status.records_this_session += 1
+            except (Exception, asyncio.CancelledError):
+                # Cancelled too: an agent shutting down must not drop a burst mid-way.
+                if driver is not None:
+                    await self._keep_what_arrived(
+                        address, session, heard.entry.kind, driver, taking, clock
+                    )
+                raise
             last = getattr(driver, "last_sequence", None)
             if isinstance(last, int):
                 # Past records that gave no reading (control solution) too: nothing to redo.
@@ -451,6 +436,92 @@ class DeviceLinks:
                 "device session ended",
                 extra={"address": address, "records": status.records_this_session},
             )
+
+    async def _prepare(
+        self,
+        address: str,
+        session: DeviceSession,
+        driver: Any,
+        heard: _Heard,
+        clock: _SessionClock,
+        connected_at: datetime,
+        after_sequence: int | None,
+    ) -> DeviceRef:
+        """Set the driver up (clock, subscriptions) and record what the device told."""
+        options = self.options
+        # The clock is read when the write goes out, not before the reads prepare() does.
+        await driver.prepare(lambda: device_local(self._now(), self.zone))
+        if getattr(driver, "clock_was_set", False) or getattr(driver, "clock_set", False):
+            clock.set_at = self._now()
+        ref = session.device_ref(heard.entry.kind)
+        await self.state.update_device(
+            address,
+            serial=ref.serial,
+            model=ref.model,
+            manufacturer=ref.manufacturer,
+            last_connected_at=connected_at,
+            clock_offset_s=None if clock.offset is None else clock.offset.total_seconds(),
+            clock_checked_at=connected_at,
+            battery_percent=await self._battery(session),
+        )
+        if clock.offset is not None and abs(clock.offset) > options.clock_tolerance:
+            await self.state.update_device(
+                address, clock_skew_s=clock.offset.total_seconds(), clock_skew_at=connected_at
+            )
+            log.warning(
+                "device clock is off",
+                extra={
+                    "address": address,
+                    "offset_s": clock.offset.total_seconds(),
+                    "clock_set_now": clock.set_at is not None,
+                },
+            )
+        log.info(
+            "device session started",
+            extra={"address": address, "serial": ref.serial, "after_sequence": after_sequence},
+        )
+        return ref
+
+    async def _keep_what_arrived(
+        self,
+        address: str,
+        session: DeviceSession,
+        kind: DeviceKind,
+        driver: Any,
+        taking: Measurement | None,
+        clock: _SessionClock,
+    ) -> None:
+        """After a session failed or was cancelled: hang up, then take what the device
+        delivered that was not taken yet — the measurement whose taking failed and what the
+        driver still holds.
+
+        A cuff, an oximeter's spot-check or a scale forgets a record once our stack has
+        confirmed its indication, so these exist nowhere else. Taking one again is harmless:
+        its reading ids are the same, and the outbox keeps one row per id."""
+        try:
+            async with asyncio.timeout(self.options.connect_timeout):
+                await session.close()
+        except TimeoutError:
+            log.warning("hanging up after a failed session timed out", extra={"address": address})
+        left_over = getattr(driver, "left_over", None)
+        kept = [taking] if taking is not None else []
+        kept += left_over() if left_over is not None else []
+        if not kept:
+            return
+        ref = session.device_ref(kind)
+        for measurement in kept:
+            try:
+                await self._take(address, ref, measurement, clock)
+            except Exception:
+                # Not silent: the values are in the log for staff to enter by hand.
+                log.exception(
+                    "a measurement the device handed over could not be kept",
+                    extra={"address": address, "measurement": repr(measurement)},
+                )
+        log.warning(
+            "measurements received before a session failed were taken after it",
+            extra={"address": address, "count": len(kept)},
+        )
 
     async def _battery(self, session: DeviceSession) -> int | None:
         try:

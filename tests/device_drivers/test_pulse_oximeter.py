@@ -189,6 +189,20 @@ async def test_empty_storage_is_not_an_error_and_live_readings_follow(
     assert device.stored == []  # delivered live, so not kept
 
 
+async def test_a_confirmed_spot_check_not_taken_is_left_over_after_hanging_up(
+    radio: SimulatedRadio,
+) -> None:
+    device = PulseOximeter.with_storage(records=[])
+    async with connected(radio, device) as session:
+        driver = await _prepared(session)
+        assert await device.measure_spot(93.0, 81.0)  # confirmed: the oximeter forgets it
+        await session.close()
+        left = driver.left_over()
+    assert device.stored == []
+    assert [_values(m) for m in left] == [{Metric.SPO2: 93.0, Metric.PULSE_RATE: 81.0}]
+    assert driver.left_over() == []
+
+
 async def test_a_spot_check_taken_with_no_collector_is_stored_for_later(
     radio: SimulatedRadio,
 ) -> None:

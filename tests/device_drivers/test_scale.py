@@ -143,6 +143,26 @@ async def test_found_by_service_then_information_features_clock_and_burst(
     assert scale.memory == []
 
 
+async def test_step_ons_confirmed_but_not_taken_are_left_over_after_hanging_up(
+    radio: SimulatedRadio,
+) -> None:
+    # A caller that stops taking measurements (its own failure) still gets the burst the
+    # scale sent and then forgot.
+    scale = await radio.add(EmulatedScale.normal(now=lambda: HOST_NOW))
+    async with await _session() as session:
+        driver = ScaleDriver(session)
+        assert driver.left_over() == []  # before prepare: nothing received
+        await driver.prepare(COLLECTOR_NOW)
+        async with asyncio.timeout(5):
+            while scale.memory:
+                await asyncio.sleep(0.01)
+        await session.close()
+        left = driver.left_over()
+    assert [_values(m)[Metric.WEIGHT] for m in left] == [70.6, 70.5]
+    assert all(set(_values(m)) == ALL_METRICS for m in left)
+    assert driver.left_over() == []
+
+
 async def test_step_on_at_mtu_23_is_split_and_merged_into_one_measurement(
     radio: SimulatedRadio,
 ) -> None:

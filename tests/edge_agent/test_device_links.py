@@ -120,6 +120,91 @@ async def test_a_link_up_but_silent_is_cut_by_the_watchdog(state: LocalState) ->
     assert device.last_error_code == FailureKind.TIMEOUT.value
 
 
+class FailingOnceSink(Sink):
+    """A sink whose first submit fails, as a full disk or a locked file would."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.failures = 0
+
+    async def submit(self, readings: Sequence[Reading]) -> int:
+        if not self.failures:
+            self.failures += 1
+            raise OSError("disk I/O error")
+        return await super().submit(readings)
+
+
+class SlowSink(Sink):
+    """A sink that takes longer to store than the link's watchdog allows for silence."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.storing = asyncio.Event()
+
+    async def submit(self, readings: Sequence[Reading]) -> int:
+        self.storing.set()
+        await asyncio.sleep(0.8)
+        return await super().submit(readings)
+
+
+def _cuff_with_three_results() -> BloodPressureMonitor:
+    cuff = BloodPressureMonitor(address=CUFF)
+    for minutes in (3, 2, 1):
+        cuff.store(120 + minutes, 80, 70, ago=timedelta(minutes=minutes))
+    return cuff
+
+
+async def test_results_a_cuff_handed_over_survive_a_failure_to_store_one(
+    state: LocalState,
+) -> None:
+    # The cuff forgets each result our stack confirms. When storing the first one fails,
+    # it and the two the driver had received behind it are taken again after hanging up.
+    sink = FailingOnceSink()
+    async with SimulatedRadio() as radio:
+        cuff = await radio.add(_cuff_with_three_results())
+        await state.pair(CUFF, catalogue_id="sig-blood-pressure", kind="blood_pressure_monitor",
+                         now=datetime.now(UTC))  # fmt: skip
+        async with links_running(state, sink, idle_timeout=0.3):
+            await eventually(lambda: len(sink.readings) == 12, "all three results kept")
+    assert sink.failures == 1
+    assert len(cuff.transferred) == 3 and not cuff.memory
+    systolic = sorted(r.value for r in sink.readings if r.metric.value == "systolic")
+    assert systolic == [121, 122, 123]
+    assert len({r.reading_id for r in sink.readings}) == 12
+
+
+async def test_the_watchdog_times_the_device_not_the_storing(state: LocalState) -> None:
+    sink = SlowSink()
+    async with SimulatedRadio() as radio:
+        await radio.add(_cuff_with_three_results())
+        await state.pair(CUFF, catalogue_id="sig-blood-pressure", kind="blood_pressure_monitor",
+                         now=datetime.now(UTC))  # fmt: skip
+        async with links_running(state, sink, idle_timeout=0.3, watchdog=0.5) as links:
+            await eventually(lambda: len(sink.readings) == 12, "all three results stored")
+            assert links.links[CUFF].last_failure is None
+    device = await state.device(CUFF)
+    assert device is not None and device.failures == 0
+
+
+async def test_an_agent_stopping_mid_burst_keeps_what_the_cuff_handed_over(
+    state: LocalState,
+) -> None:
+    sink = SlowSink()
+    async with SimulatedRadio() as radio:
+        cuff = await radio.add(_cuff_with_three_results())
+        await state.pair(CUFF, catalogue_id="sig-blood-pressure", kind="blood_pressure_monitor",
+                         now=datetime.now(UTC))  # fmt: skip
+        async with links_running(state, sink, idle_timeout=5.0):
+            await eventually(lambda: len(cuff.transferred) == 3, "the cuff's burst confirmed")
+            await sink.storing.wait()
+            assert sink.readings == []
+        # Stopped while the first result was being stored and two waited in the driver.
+    assert len(sink.readings) == 12
+    assert sorted(r.value for r in sink.readings if r.metric.value == "systolic") == [
+        121, 122, 123
+    ]  # fmt: skip
+
+
 async def test_home_readings_are_the_owners_or_the_chosen_members_and_unpaired_are_ignored(
     state: LocalState,
 ) -> None:
