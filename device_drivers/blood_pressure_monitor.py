@@ -52,6 +52,8 @@ class BloodPressureMonitorDriver:
 
     kind: ClassVar[DeviceKind] = DeviceKind.BLOOD_PRESSURE_MONITOR
     service_uuid: ClassVar[str] = uuids.BLOOD_PRESSURE_SERVICE
+    keeps_records: ClassVar[bool] = False
+    """A monitor drops a result from memory once its indication is confirmed."""
 
     def __init__(
         self,

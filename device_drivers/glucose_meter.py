@@ -67,6 +67,8 @@ class GlucoseMeterDriver:
 
     kind: ClassVar[DeviceKind] = DeviceKind.GLUCOSE_METER
     service_uuid: ClassVar[str] = uuids.GLUCOSE_SERVICE
+    keeps_records: ClassVar[bool] = True
+    """A meter keeps its records after reporting them: one not taken now comes again."""
 
     def __init__(
         self,

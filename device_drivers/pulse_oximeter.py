@@ -63,6 +63,8 @@ class PulseOximeterDriver:
 
     kind: ClassVar[DeviceKind] = DeviceKind.PULSE_OXIMETER
     service_uuid: ClassVar[str] = uuids.PULSE_OXIMETER_SERVICE
+    keeps_records: ClassVar[bool] = False
+    """Storage keeps only the spot-checks no collector confirmed."""
 
     def __init__(
         self,

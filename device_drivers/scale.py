@@ -208,6 +208,8 @@ class ScaleDriver:
 
     kind: ClassVar[DeviceKind] = DeviceKind.WEIGHT_SCALE
     service_uuid: ClassVar[str] = uuids.WEIGHT_SCALE_SERVICE
+    keeps_records: ClassVar[bool] = False
+    """A scale drops a step-on from memory once its indications are confirmed."""
     service_uuids: ClassVar[tuple[str, ...]] = (
         uuids.WEIGHT_SCALE_SERVICE,
         uuids.BODY_COMPOSITION_SERVICE,

@@ -77,13 +77,14 @@ class EdgeAgent:
         """The latest configuration from the cloud (kept across restarts)."""
         return self.downlink.config
 
-    async def submit(self, readings: Iterable[Reading]) -> int:
+    async def submit(self, readings: Iterable[Reading], *, device_keeps: bool = True) -> int:
         """Take readings from a device: durable on return. Returns how many were new.
 
-        Raises `edge_agent.outbox.OutboxFullError` when the outbox is full: the readings
-        were not taken and must stay on the device.
+        Raises `edge_agent.outbox.OutboxFullError` when the outbox is full and
+        `device_keeps` (the device still holds the records): they were not taken and stay
+        on the device. Records the device forgot are stored past the bound.
         """
-        added = await self.outbox.add(readings)
+        added = await self.outbox.add(readings, device_keeps=device_keeps)
         if added:
             self._wake.set()
         return added

@@ -68,9 +68,12 @@ _HEARD_WITHIN_S = 15.0
 
 
 class ReadingSink(Protocol):
-    """What the links hand readings to: `EdgeAgent.submit` (durable on return)."""
+    """What the links hand readings to: `EdgeAgent.submit` (durable on return).
 
-    async def submit(self, readings: Sequence[Reading]) -> int: ...
+    `device_keeps`: the device still holds the record and gives it again (a glucose
+    meter's memory), so a full outbox may refuse it; otherwise it must be stored."""
+
+    async def submit(self, readings: Sequence[Reading], *, device_keeps: bool) -> int: ...
 
 
 @dataclass
@@ -349,7 +352,8 @@ class DeviceLinks:
         status.connected, status.since, status.records_this_session = True, self._now(), 0
         clock = _SessionClock()  # nothing to read: its stamps are judged as they are
         async for found in driver.advertised_measurements(idle_timeout=self.options.idle_timeout):
-            await self._take(address, found.device, found.measurement, clock)
+            # A broadcast missed is gone: nothing to hear again.
+            await self._take(address, found.device, found.measurement, clock, device_keeps=False)
             status.records_this_session += 1
 
     async def _failed(
@@ -418,7 +422,9 @@ class DeviceLinks:
                             taking = await anext(records, None)
                         if taking is None:
                             break
-                        await self._take(address, ref, taking, clock)
+                        await self._take(
+                            address, ref, taking, clock, device_keeps=_keeps_records(driver)
+                        )
                         taking = None
                         status.records_this_session += 1
             except (Exception, asyncio.CancelledError):
@@ -511,7 +517,9 @@ class DeviceLinks:
         ref = session.device_ref(kind)
         for measurement in kept:
             try:
-                await self._take(address, ref, measurement, clock)
+                await self._take(
+                    address, ref, measurement, clock, device_keeps=_keeps_records(driver)
+                )
             except Exception:
                 # Not silent: the values are in the log for staff to enter by hand.
                 log.exception(
@@ -549,7 +557,13 @@ class DeviceLinks:
         return clock_offset(moment, agent_now, self.zone)
 
     async def _take(
-        self, address: str, ref: DeviceRef, measurement: Measurement, clock: _SessionClock
+        self,
+        address: str,
+        ref: DeviceRef,
+        measurement: Measurement,
+        clock: _SessionClock,
+        *,
+        device_keeps: bool,
     ) -> None:
         received_at = self._now()
         verdict = judge_time(
@@ -581,7 +595,7 @@ class DeviceLinks:
             # Listed before the outbox has it: a crash in between re-downloads the record
             # (its sequence was not stored) and the same ids land on the same row.
             await self.state.add_unassigned(address, readings, attribution.unassigned.value)
-        await self.sink.submit(readings)
+        await self.sink.submit(readings, device_keeps=device_keeps)
         if attribution.session is not None:
             await self.state.touch_session(attribution.session, received_at)
         if measurement.sequence_number is not None:
@@ -643,6 +657,12 @@ def device_statuses(
             )
         )
     return statuses
+
+
+def _keeps_records(driver: object) -> bool:
+    """Whether the device keeps a record it handed over (a driver's `keeps_records`); a
+    driver that does not say is taken to forget, so a full outbox never refuses its records."""
+    return bool(getattr(driver, "keeps_records", False))
 
 
 def _identifier_or_none(serial: str | None) -> str | None:

@@ -9,7 +9,9 @@ device record read again after its ack is not queued a second time.
 
 The outbox is bounded by a number of readings. Crossing the warning and critical levels is
 logged once per crossing and shown in the status; only when it is completely full does
-`add` refuse, with `OutboxFullError`, so the device keeps the record in its own memory.
+`add` refuse, with `OutboxFullError`, and only readings whose device keeps the record in
+its own memory to give again; what a device forgot once handed over is stored past the
+bound, logged as critical.
 """
 
 from __future__ import annotations
@@ -171,10 +173,16 @@ class Outbox:
     def depth(self) -> int:
         return self._depth
 
-    async def add(self, readings: Iterable[Reading], *, now: float | None = None) -> int:
+    async def add(
+        self, readings: Iterable[Reading], *, now: float | None = None, device_keeps: bool = True
+    ) -> int:
         """Store readings durably; return how many were new (a re-read record is ignored).
 
-        Raises OutboxFullError, storing none of them, when they do not all fit.
+        Raises OutboxFullError, storing none of them, when they do not all fit and
+        `device_keeps` says the device still holds the records to give them again (a
+        glucose meter's memory). Records a device forgot once it handed them over (a cuff,
+        an oximeter's spot-check, a scale, a broadcast) are stored past the bound instead:
+        refused, they would be lost.
         """
         at = time.time() if now is None else now
         rows = [(str(r.reading_id), r.model_dump_json(), at, str(r.reading_id)) for r in readings]
@@ -182,7 +190,13 @@ class Outbox:
             return 0
         if self._depth + len(rows) > self.max_readings:
             await self._recount()  # another process may have drained it
-            if self._depth + len(rows) > self.max_readings:
+            if self._depth + len(rows) > self.max_readings and not device_keeps:
+                self._set_level(OutboxLevel.FULL)
+                log.critical(
+                    "outbox full: readings the device no longer holds are stored past its bound",
+                    extra={"added": len(rows), "depth": self._depth, "max": self.max_readings},
+                )
+            elif self._depth + len(rows) > self.max_readings:
                 self._set_level(OutboxLevel.FULL)
                 log.critical(
                     "outbox full: readings refused, they stay on the device",

@@ -108,8 +108,8 @@ class HomeEdge:
     def online(self) -> bool:
         return self._agent is not None and self._agent.uplink.connected.is_set()
 
-    async def submit(self, readings: Iterable[Reading]) -> int:
-        return await self.agent.submit(readings)
+    async def submit(self, readings: Iterable[Reading], *, device_keeps: bool = True) -> int:
+        return await self.agent.submit(readings, device_keeps=device_keeps)
 
     async def states(self, reading_ids: Iterable[str]) -> dict[str, str]:
         """Each reading's upload state: pending | in_flight | acked | rejected | unknown."""

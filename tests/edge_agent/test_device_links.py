@@ -34,9 +34,11 @@ SCALE = "C0:DE:00:00:1B:01"
 class Sink:
     def __init__(self) -> None:
         self.readings: list[Reading] = []
+        self.device_keeps: set[bool] = set()
 
-    async def submit(self, readings: Sequence[Reading]) -> int:
+    async def submit(self, readings: Sequence[Reading], *, device_keeps: bool = True) -> int:
         self.readings.extend(readings)
+        self.device_keeps.add(device_keeps)
         return len(readings)
 
 
@@ -127,11 +129,11 @@ class FailingOnceSink(Sink):
         super().__init__()
         self.failures = 0
 
-    async def submit(self, readings: Sequence[Reading]) -> int:
+    async def submit(self, readings: Sequence[Reading], *, device_keeps: bool = True) -> int:
         if not self.failures:
             self.failures += 1
             raise OSError("disk I/O error")
-        return await super().submit(readings)
+        return await super().submit(readings, device_keeps=device_keeps)
 
 
 class SlowSink(Sink):
@@ -141,10 +143,10 @@ class SlowSink(Sink):
         super().__init__()
         self.storing = asyncio.Event()
 
-    async def submit(self, readings: Sequence[Reading]) -> int:
+    async def submit(self, readings: Sequence[Reading], *, device_keeps: bool = True) -> int:
         self.storing.set()
         await asyncio.sleep(0.8)
-        return await super().submit(readings)
+        return await super().submit(readings, device_keeps=device_keeps)
 
 
 def _cuff_with_three_results() -> BloodPressureMonitor:
@@ -171,6 +173,8 @@ async def test_results_a_cuff_handed_over_survive_a_failure_to_store_one(
     systolic = sorted(r.value for r in sink.readings if r.metric.value == "systolic")
     assert systolic == [121, 122, 123]
     assert len({r.reading_id for r in sink.readings}) == 12
+    # A cuff forgets what it handed over: a full outbox must store these, not refuse them.
+    assert sink.device_keeps == {False}
 
 
 async def test_the_watchdog_times_the_device_not_the_storing(state: LocalState) -> None:

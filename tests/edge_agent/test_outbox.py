@@ -159,6 +159,23 @@ async def test_a_full_outbox_refuses_loudly_and_stores_nothing_of_the_refused(tm
         assert (await ob.stats()).level is OutboxLevel.OK
 
 
+async def test_a_full_outbox_still_stores_what_the_device_no_longer_holds(tmp_path, caplog):
+    cuff = SimulatedCuff("C2")
+    first = cuff.measure(120, 80, 70, patient_id="P1", at=NOW)
+    second = cuff.measure(121, 81, 71, patient_id="P1", at=NOW.replace(hour=9))
+    async with Outbox(tmp_path / "o.db", max_readings=6) as ob:
+        caplog.set_level("WARNING", logger="carebridge.edge.outbox")
+        await ob.add(first)
+        with pytest.raises(OutboxFullError):
+            await ob.add(second)  # a device that keeps the record gives it again later
+        assert await ob.add(second, device_keeps=False) == 4
+        stats = await ob.stats()
+        assert (stats.pending, stats.level) == (8, OutboxLevel.FULL)
+        assert any(
+            r.levelname == "CRITICAL" and "past its bound" in r.message for r in caplog.records
+        )
+
+
 async def test_counts_stay_right_while_other_tasks_use_the_same_connection(tmp_path):
     meter = SimulatedGlucoseMeter("G-CONC")
     async with Outbox(tmp_path / "o.db") as outbox:
