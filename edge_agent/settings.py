@@ -34,7 +34,8 @@ class EdgeSettings(BaseSettings):
     """The most readings a second the edge sends on average, so a backlog drains paced."""
     drain_burst_readings: int = Field(default=2000, ge=1)
     outbox_max_readings: int = Field(default=1_000_000, ge=1)
-    """Beyond this the outbox refuses new readings (they stay on the devices), loudly."""
+    """Beyond this the outbox refuses, loudly, new readings a device keeps to give again (a
+    glucose meter's memory); those a device forgot once handed over are stored past it."""
     outbox_warn_ratio: float = Field(default=0.8, gt=0, le=1)
     outbox_critical_ratio: float = Field(default=0.95, gt=0, le=1)
     batch_max_readings: int = Field(default=500, ge=1, le=MAX_READINGS_PER_BATCH)
