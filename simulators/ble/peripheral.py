@@ -580,9 +580,16 @@ class EmulatedPeripheral:
         handle = self._characteristics[key].handle
         return [
             bearer
-            for bearer, cccds in self._device.gatt_server.subscribers.items()
-            if (cccd := cccds.get(handle)) and cccd[0] & bits
+            for bearer in self._device.gatt_server.subscribers
+            if self._subscribers_of(bearer, handle, bits)
         ]
+
+    def _subscribers_of(self, bearer: Any, handle: int, bits: int) -> bool:
+        """Whether `bearer` has subscribed to `handle` with the CCCD `bits` right now."""
+        if self._device is None:
+            return False
+        cccd = self._device.gatt_server.subscribers.get(bearer, {}).get(handle)
+        return bool(cccd and cccd[0] & bits)
 
     def _outgoing(self, key: str, value: bytes) -> bytes:
         rewrites = self.faults.payload_rewrites.get(key)
@@ -631,15 +638,24 @@ class EmulatedPeripheral:
     async def _indicate_one(
         self, bearer: Connection, characteristic: gatt.Characteristic[bytes], payload: bytes
     ) -> bool:
+        async def send_if_still_subscribed() -> bool:
+            # bumble returns without sending, and without an error, when the subscription
+            # went between `indicate` choosing this central and the send (a disconnection
+            # being processed, a CCCD cleared); counted as confirmed, the device forgot a
+            # record the central never saw (the centre-day test lost oximeter spot-checks
+            # so). Checked again here, in the same step as bumble's own check: no await
+            # lies between them.
+            if not self._subscribers_of(bearer, characteristic.handle, _CCCD_INDICATE):
+                return False
+            await self.device.indicate_subscriber(bearer, characteristic, payload)
+            return True
+
         try:
-            await bearer.cancel_on_disconnection(
-                self.device.indicate_subscriber(bearer, characteristic, payload)
-            )
+            return await bearer.cancel_on_disconnection(send_if_still_subscribed())
         except asyncio.CancelledError:
             if _being_cancelled():
                 raise
             return False
-        return True
 
     # -- fault hooks -------------------------------------------------------------------
 

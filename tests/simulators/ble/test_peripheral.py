@@ -174,6 +174,21 @@ async def test_indication_to_a_collector_that_leaves(
     assert (first, second) == (1, 0)
 
 
+async def test_an_indication_whose_subscription_went_before_the_send_is_not_confirmed(
+    sensor: DemoSensor, driver: DemoDriver
+) -> None:
+    received: list[bytes] = []
+    async with driver.client(await _found(driver)) as client:
+        await client.start_notify(MEASUREMENT, lambda _s, d: received.append(bytes(d)))
+        sending = asyncio.create_task(sensor.indicate(MEASUREMENT, sensor.records[0]))
+        await asyncio.sleep(0)  # the central is chosen; the send is still to come
+        # As processing a disconnection does, bumble forgets the central's subscriptions.
+        sensor.device.gatt_server.subscribers.clear()
+        assert await sending == 0
+        assert await sensor.indicate(MEASUREMENT, sensor.records[1]) == 0
+    assert received == []
+
+
 async def _until_disconnected(peripheral: EmulatedPeripheral) -> None:
     while peripheral.is_connected:
         await asyncio.sleep(0.005)
