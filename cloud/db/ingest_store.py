@@ -23,8 +23,8 @@ from psycopg.types.json import Jsonb
 from cloud.alerts.lifecycle import ack_deadline
 from cloud.alerts.rule_config import rule_set_from_json
 from cloud.alerts.rules import AlertCandidate, PatientProfile
-from cloud.alerts.thresholds import Cohort, RuleSet, Target, Tier
-from cloud.db.alert_notify import announce
+from cloud.alerts.thresholds import Cohort, RuleSet, Target
+from cloud.db.alert_notify import CHANNEL as ALERT_CHANNEL
 from cloud.ingest.intake import AcceptedReading, DeadLetter
 from cloud.ingest.resent_copies import EDGE_TIMED_SQL, first_of_each_id, lookup_windows
 from protocols.metrics import Metric
@@ -353,121 +353,155 @@ def upsert_alerts(
     and rule (raising its tier when the new finding is worse). A rule closed within 24 h is
     not raised again unless the tier rises (clinical_rules.md §3, alert hygiene).
 
-    Returns, per candidate that touched an alert, the alert id and `opened`, `tier_raised`
-    or `readings_added`."""
-    done: list[tuple[AlertCandidate, uuid.UUID, str]] = []
-    with conn.cursor(row_factory=dict_row) as cur:
-        for c in candidates:
-            current = cur.execute(
-                f"""SELECT alert_id, tier, status FROM alerts
-                    WHERE patient_id = %s AND rule_id = %s AND status IN {_OPEN}
-                    FOR UPDATE""",
-                (c.patient_id, c.rule_id),
-            ).fetchone()
-            if current is None:
-                opened = _open_alert(cur, c, now, timezone)
-                if opened is not None:
-                    done.append((c, opened, "opened"))
-                continue
-            raised = c.tier.rank > Tier(current["tier"]).rank
-            cur.execute(
-                """UPDATE alerts SET reading_ids = reading_ids || %(ids)s, updated_at = %(now)s,
-                       tier = CASE WHEN %(raised)s THEN %(tier)s ELSE tier END,
-                       title = CASE WHEN %(raised)s THEN %(title)s ELSE title END,
-                       explanation = CASE WHEN %(raised)s THEN %(e)s ELSE explanation END,
-                       ack_due_at = CASE WHEN %(raised)s THEN least(ack_due_at, %(due)s)
-                                         ELSE ack_due_at END
-                   WHERE alert_id = %(id)s""",
-                {
-                    "ids": c.reading_ids,
-                    "now": now,
-                    "raised": raised,
-                    "tier": c.tier.value,
-                    "title": c.title,
-                    "e": Jsonb(c.explanation),
-                    "id": current["alert_id"],
-                    "due": ack_deadline(c.tier, now, timezone),
-                },
-            )
-            if raised:
-                _event(
-                    cur,
-                    current["alert_id"],
-                    now,
-                    "tier_raised",
-                    current["status"],
-                    current["status"],
-                    {"from_tier": current["tier"], "to_tier": c.tier.value},
-                )
-            what = "tier_raised" if raised else "readings_added"
-            announce(conn, current["alert_id"], what)
-            done.append((c, current["alert_id"], what))
-    return done
+    Returns, per candidate that touched an alert and in their order, the alert id and
+    `opened`, `tier_raised` or `readings_added`.
+
+    Set-based: a flush of readings from thousands of patients raises thousands of
+    candidates, and one round trip or four each cost more than storing the readings. Two
+    candidates of one patient and rule go in successive rounds, so the second sees the
+    alert the first opened or raised, as one after the other would."""
+    found: dict[int, tuple[uuid.UUID, str]] = {}
+    for round_ in _rounds(candidates):
+        found.update(_joined(conn, round_, now, timezone))
+        found.update(_opened(conn, [(i, c) for i, c in round_ if i not in found], now, timezone))
+    return [(c, *found[i]) for i, c in enumerate(candidates) if i in found]
 
 
-def _open_alert(
-    cur: psycopg.Cursor[Any], c: AlertCandidate, now: datetime, timezone: str
-) -> uuid.UUID | None:
-    row = cur.execute(
-        f"""INSERT INTO alerts (patient_id, rule_id, tier, title, explanation, reading_ids, kind,
-                               team_id, assignee_id, ack_due_at, opened_at, updated_at)
-            SELECT %(p)s, %(r)s, %(tier)s, %(title)s, %(e)s, %(ids)s, %(kind)s,
-                   pt.team_id, CASE WHEN cm.away THEN NULL ELSE pt.case_manager_id END,
-                   %(due)s, %(now)s, %(now)s
-            FROM (SELECT 1) AS one
-            LEFT JOIN patients pt ON pt.patient_id = %(p)s
-            LEFT JOIN users cm ON cm.user_id = pt.case_manager_id
-            WHERE NOT EXISTS (
-                SELECT 1 FROM alerts WHERE patient_id = %(p)s AND rule_id = %(r)s
-                  AND status IN ('resolved', 'dismissed') AND closed_at > %(since)s
-                  AND array_position(%(order)s, tier) >= %(rank)s)
-            ON CONFLICT (patient_id, rule_id) WHERE status IN {_OPEN} DO NOTHING
-            RETURNING alert_id""",
-        {
-            "p": c.patient_id,
-            "r": c.rule_id,
-            "tier": c.tier.value,
-            "title": c.title,
-            "e": Jsonb(c.explanation),
-            "ids": c.reading_ids,
-            "kind": c.kind,
-            "due": ack_deadline(c.tier, now, timezone),
-            "now": now,
-            "since": now - NO_RERAISE,
-            "order": _TIER_ORDER,
-            "rank": c.tier.rank,
-        },
-    ).fetchone()
-    if row is not None:
-        _event(
-            cur,
-            row["alert_id"],
-            now,
-            "opened",
-            None,
-            "open",
-            {"tier": c.tier.value, "rule": c.rule_id},
-        )
-        announce(cur.connection, row["alert_id"], "opened")
-        alert_id: uuid.UUID = row["alert_id"]
-        return alert_id
-    return None
+def _rounds(
+    candidates: Sequence[AlertCandidate],
+) -> list[list[tuple[int, AlertCandidate]]]:
+    """The candidates (with their index) split so a patient and rule is once per round."""
+    rounds: list[list[tuple[int, AlertCandidate]]] = []
+    seen: dict[tuple[str, str], int] = {}
+    for index, c in enumerate(candidates):
+        key = (c.patient_id, c.rule_id)
+        n = seen[key] = seen.get(key, -1) + 1
+        if n == len(rounds):
+            rounds.append([])
+        rounds[n].append((index, c))
+    return rounds
 
 
-def _event(
-    cur: psycopg.Cursor[Any],
-    alert_id: uuid.UUID,
-    at: datetime,
-    action: str,
-    from_status: str | None,
-    to_status: str,
-    detail: dict[str, Any],
-) -> None:
-    cur.execute(
-        """INSERT INTO alert_events (alert_id, at, action, from_status, to_status, detail)
-           VALUES (%s, %s, %s, %s, %s, %s)""",
-        (alert_id, at, action, from_status, to_status, Jsonb(detail)),
-    )
+def _round_params(
+    round_: Sequence[tuple[int, AlertCandidate]], now: datetime, timezone: str
+) -> dict[str, Any]:
+    return {
+        "n": [i for i, _c in round_],
+        "p": [c.patient_id for _i, c in round_],
+        "r": [c.rule_id for _i, c in round_],
+        "tier": [c.tier.value for _i, c in round_],
+        "title": [c.title for _i, c in round_],
+        "e": [Jsonb(c.explanation) for _i, c in round_],
+        # uuid[][] must be rectangular; each candidate's ids travel as one string.
+        "ids": [",".join(str(rid) for rid in c.reading_ids) for _i, c in round_],
+        "kind": [c.kind for _i, c in round_],
+        "due": [ack_deadline(c.tier, now, timezone) for _i, c in round_],
+        "now": now,
+        "since": now - NO_RERAISE,
+        "order": _TIER_ORDER,
+        "channel": ALERT_CHANNEL,
+    }
+
+
+_ROUND = """c AS (
+    SELECT * FROM unnest(%(n)s::int[], %(p)s::text[], %(r)s::text[], %(tier)s::text[],
+                         %(title)s::text[], %(e)s::jsonb[], %(ids)s::text[], %(kind)s::text[],
+                         %(due)s::timestamptz[])
+        AS c(n, patient_id, rule_id, tier, title, explanation, ids, kind, due)
+)"""
+
+_NOTICE = """pg_notify(%(channel)s, json_build_object(
+    'alert_id', a.alert_id, 'action', {action}, 'team_id', a.team_id,
+    'patient_id', a.patient_id, 'tier', a.tier, 'status', a.status)::text)"""
+"""The notice `alert_notify.announce` sends, for a row `a` of alerts as it now is."""
+
+# Rows are locked in (patient, rule) order, one order for every writer: no deadlocks.
+_JOIN_OPEN = f"""
+WITH {_ROUND}, locked AS (
+    SELECT a.alert_id, a.tier AS old_tier, c.n,
+           array_position(%(order)s, c.tier) > array_position(%(order)s, a.tier) AS raised
+    FROM alerts a JOIN c ON a.patient_id = c.patient_id AND a.rule_id = c.rule_id
+    WHERE a.status IN {_OPEN}
+    ORDER BY a.patient_id, a.rule_id
+    FOR UPDATE OF a
+), joined AS (
+    UPDATE alerts a SET
+        reading_ids = a.reading_ids || string_to_array(c.ids, ',')::uuid[],
+        updated_at = %(now)s,
+        tier = CASE WHEN l.raised THEN c.tier ELSE a.tier END,
+        title = CASE WHEN l.raised THEN c.title ELSE a.title END,
+        explanation = CASE WHEN l.raised THEN c.explanation ELSE a.explanation END,
+        ack_due_at = CASE WHEN l.raised THEN least(a.ack_due_at, c.due) ELSE a.ack_due_at END
+    FROM locked l JOIN c ON c.n = l.n
+    WHERE a.alert_id = l.alert_id
+    RETURNING l.n, a.alert_id, l.raised, l.old_tier, a.tier, a.status,
+        {_NOTICE.format(action="CASE WHEN l.raised THEN 'tier_raised' ELSE 'readings_added' END")}
+), raise_events AS (
+    INSERT INTO alert_events (alert_id, at, action, from_status, to_status, detail)
+    SELECT alert_id, %(now)s, 'tier_raised', status, status,
+           jsonb_build_object('from_tier', old_tier, 'to_tier', tier)
+    FROM joined WHERE raised
+)
+SELECT n, alert_id, raised FROM joined
+"""
+
+_OPEN_NEW = f"""
+WITH {_ROUND}, opened AS (
+    INSERT INTO alerts AS a (patient_id, rule_id, tier, title, explanation, reading_ids, kind,
+                             team_id, assignee_id, ack_due_at, opened_at, updated_at)
+    SELECT c.patient_id, c.rule_id, c.tier, c.title, c.explanation,
+           string_to_array(c.ids, ',')::uuid[], c.kind,
+           pt.team_id, CASE WHEN cm.away THEN NULL ELSE pt.case_manager_id END,
+           c.due, %(now)s, %(now)s
+    FROM c
+    LEFT JOIN patients pt ON pt.patient_id = c.patient_id
+    LEFT JOIN users cm ON cm.user_id = pt.case_manager_id
+    WHERE NOT EXISTS (
+        SELECT 1 FROM alerts closed
+        WHERE closed.patient_id = c.patient_id AND closed.rule_id = c.rule_id
+          AND closed.status IN ('resolved', 'dismissed') AND closed.closed_at > %(since)s
+          AND array_position(%(order)s, closed.tier) >= array_position(%(order)s, c.tier))
+    ORDER BY c.patient_id, c.rule_id
+    ON CONFLICT (patient_id, rule_id) WHERE status IN {_OPEN} DO NOTHING
+    RETURNING a.alert_id, a.patient_id, a.rule_id, a.tier, {_NOTICE.format(action="'opened'")}
+), open_events AS (
+    INSERT INTO alert_events (alert_id, at, action, from_status, to_status, detail)
+    SELECT alert_id, %(now)s, 'opened', NULL, 'open',
+           jsonb_build_object('tier', tier, 'rule', rule_id)
+    FROM opened
+)
+SELECT patient_id, rule_id, alert_id FROM opened
+"""
+
+
+def _joined(
+    conn: psycopg.Connection,
+    round_: Sequence[tuple[int, AlertCandidate]],
+    now: datetime,
+    timezone: str,
+) -> dict[int, tuple[uuid.UUID, str]]:
+    """Add each candidate to its open alert, where there is one."""
+    if not round_:
+        return {}
+    rows = conn.execute(_JOIN_OPEN, _round_params(round_, now, timezone)).fetchall()
+    return {
+        n: (alert_id, "tier_raised" if raised else "readings_added") for n, alert_id, raised in rows
+    }
+
+
+def _opened(
+    conn: psycopg.Connection,
+    round_: Sequence[tuple[int, AlertCandidate]],
+    now: datetime,
+    timezone: str,
+) -> dict[int, tuple[uuid.UUID, str]]:
+    """Open an alert for each candidate, unless its rule was closed lately at that tier or
+    higher, or another writer opened one meanwhile."""
+    if not round_:
+        return {}
+    rows = conn.execute(_OPEN_NEW, _round_params(round_, now, timezone)).fetchall()
+    index = {(c.patient_id, c.rule_id): i for i, c in round_}
+    return {index[(p, r)]: (alert_id, "opened") for p, r, alert_id in rows}
 
 
 def record_heartbeat(
