@@ -11,6 +11,10 @@ Measured in one run, on throwaway services (fsync on):
     fill, while the kernel is still writing back its gigabytes, and once (the reported
     `chart_p99_ms`, `latest_10k_p99_ms`) after a CHECKPOINT and sync(2), as a server that
     gathered its readings over months serves them.
+
+The readings belong to 20,000 registered patients (a third with diabetes), as in
+production: the workers read their profiles, queue them for the trend sweep and open or
+join the alerts their abnormal values raise.
 """
 
 from __future__ import annotations
@@ -54,6 +58,9 @@ from simulators.readings import SimulatedGlucoseMeter
 
 PER_BATCH = 50
 EDGES = [f"bench-edge-{i}" for i in range(20)]
+PATIENTS = 20_000
+"""The readings' patients, registered as in production: the worker reads their profiles
+and queues them for the trend sweep, work a reading of an unknown patient skips."""
 
 
 @dataclass
@@ -73,11 +80,28 @@ def make_readings(count: int, seed: int) -> list[Reading]:
         meter = meters[n % len(meters)]
         readings += meter.measure(
             round(rng.uniform(4.0, 11.0), 1),
-            patient_id=f"PB{n % 20000}",
+            patient_id=f"PB{n % PATIENTS}",
             meal=MealContext.FASTING,
             at=start + timedelta(seconds=n),
         )
     return readings
+
+
+def register_edges_and_patients(dsn: str) -> None:
+    """The benchmark's edges, and its patients in one care team, a third of them with
+    diabetes beside hypertension."""
+    with psycopg.connect(dsn) as conn:
+        for edge in EDGES:
+            conn.execute("INSERT INTO edges (edge_id, mode) VALUES (%s, 'centre')", (edge,))
+        care_store.create_team(conn, "bench", "Benchmark team")
+        conn.execute(
+            """INSERT INTO patients (patient_id, name, team_id, cohorts)
+               SELECT 'PB' || i, '基准 ' || i, 'bench',
+                      CASE WHEN i %% 3 = 0 THEN '{hypertension,diabetes}'::text[]
+                           ELSE '{hypertension}'::text[] END
+               FROM generate_series(0, %s - 1) i""",
+            (PATIENTS,),
+        )
 
 
 def make_batches(readings: list[Reading]) -> list[Batch]:
@@ -383,9 +407,7 @@ def main() -> int:
         services.start()
         dsn = server.dsn
         migrate(dsn)
-        with psycopg.connect(dsn) as conn:
-            for edge in EDGES:
-                conn.execute("INSERT INTO edges (edge_id, mode) VALUES (%s, 'centre')", (edge,))
+        register_edges_and_patients(dsn)
 
         latency_count = int(args.offered * args.latency_seconds)
         say(f"preparing {args.readings + latency_count:,} readings")
