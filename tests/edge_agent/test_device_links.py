@@ -149,10 +149,14 @@ class SlowSink(Sink):
         return await super().submit(readings, device_keeps=device_keeps)
 
 
-def _cuff_with_three_results() -> BloodPressureMonitor:
-    cuff = BloodPressureMonitor(address=CUFF)
+async def _paired_cuff_with_three_results(
+    radio: SimulatedRadio, state: LocalState
+) -> BloodPressureMonitor:
+    cuff = await radio.add(BloodPressureMonitor(address=CUFF))
     for minutes in (3, 2, 1):
         cuff.store(120 + minutes, 80, 70, ago=timedelta(minutes=minutes))
+    await state.pair(CUFF, catalogue_id="sig-blood-pressure", kind="blood_pressure_monitor",
+                     now=datetime.now(UTC))  # fmt: skip
     return cuff
 
 
@@ -163,9 +167,7 @@ async def test_results_a_cuff_handed_over_survive_a_failure_to_store_one(
     # it and the two the driver had received behind it are taken again after hanging up.
     sink = FailingOnceSink()
     async with SimulatedRadio() as radio:
-        cuff = await radio.add(_cuff_with_three_results())
-        await state.pair(CUFF, catalogue_id="sig-blood-pressure", kind="blood_pressure_monitor",
-                         now=datetime.now(UTC))  # fmt: skip
+        cuff = await _paired_cuff_with_three_results(radio, state)
         async with links_running(state, sink, idle_timeout=0.3):
             await eventually(lambda: len(sink.readings) == 12, "all three results kept")
     assert sink.failures == 1
@@ -180,9 +182,7 @@ async def test_results_a_cuff_handed_over_survive_a_failure_to_store_one(
 async def test_the_watchdog_times_the_device_not_the_storing(state: LocalState) -> None:
     sink = SlowSink()
     async with SimulatedRadio() as radio:
-        await radio.add(_cuff_with_three_results())
-        await state.pair(CUFF, catalogue_id="sig-blood-pressure", kind="blood_pressure_monitor",
-                         now=datetime.now(UTC))  # fmt: skip
+        await _paired_cuff_with_three_results(radio, state)
         async with links_running(state, sink, idle_timeout=0.3, watchdog=0.5) as links:
             await eventually(lambda: len(sink.readings) == 12, "all three results stored")
             assert links.links[CUFF].last_failure is None
@@ -195,9 +195,7 @@ async def test_an_agent_stopping_mid_burst_keeps_what_the_cuff_handed_over(
 ) -> None:
     sink = SlowSink()
     async with SimulatedRadio() as radio:
-        cuff = await radio.add(_cuff_with_three_results())
-        await state.pair(CUFF, catalogue_id="sig-blood-pressure", kind="blood_pressure_monitor",
-                         now=datetime.now(UTC))  # fmt: skip
+        cuff = await _paired_cuff_with_three_results(radio, state)
         async with links_running(state, sink, idle_timeout=5.0):
             await eventually(lambda: len(cuff.transferred) == 3, "the cuff's burst confirmed")
             await sink.storing.wait()
