@@ -11,14 +11,22 @@ import psycopg
 CHANNEL = "alert_changes"
 
 
+def notice_sql(action: str, row: str = "a") -> str:
+    """The `pg_notify` call that announces a row `row` of `alerts` as it now is, for a
+    statement's select list or RETURNING; `action` is an SQL expression (a literal, a
+    CASE, a parameter). The one definition of the notice, for set-based writers too."""
+    return (
+        f"pg_notify('{CHANNEL}', json_build_object("
+        f"'alert_id', {row}.alert_id, 'action', {action}, 'team_id', {row}.team_id, "
+        f"'patient_id', {row}.patient_id, 'tier', {row}.tier, 'status', {row}.status)::text)"
+    )
+
+
 def announce(conn: psycopg.Connection, alert_id: uuid.UUID, action: str) -> None:
     """Queue a notice for `alert_id` (its team, tier and status read in the same statement)."""
     conn.execute(
-        """SELECT pg_notify(%s, json_build_object(
-               'alert_id', alert_id, 'action', %s::text, 'team_id', team_id,
-               'patient_id', patient_id, 'tier', tier, 'status', status)::text)
-           FROM alerts WHERE alert_id = %s""",
-        (CHANNEL, action, alert_id),
+        f"SELECT {notice_sql('%s::text')} FROM alerts a WHERE a.alert_id = %s",
+        (action, alert_id),
     )
 
 

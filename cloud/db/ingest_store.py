@@ -24,7 +24,7 @@ from cloud.alerts.lifecycle import ack_deadline
 from cloud.alerts.rule_config import rule_set_from_json
 from cloud.alerts.rules import AlertCandidate, PatientProfile
 from cloud.alerts.thresholds import Cohort, RuleSet, Target
-from cloud.db.alert_notify import CHANNEL as ALERT_CHANNEL
+from cloud.db.alert_notify import notice_sql
 from cloud.ingest.intake import AcceptedReading, DeadLetter
 from cloud.ingest.resent_copies import EDGE_TIMED_SQL, first_of_each_id, lookup_windows
 from protocols.metrics import Metric
@@ -399,7 +399,6 @@ def _round_params(
         "now": now,
         "since": now - NO_RERAISE,
         "order": _TIER_ORDER,
-        "channel": ALERT_CHANNEL,
     }
 
 
@@ -409,11 +408,6 @@ _ROUND = """c AS (
                          %(due)s::timestamptz[])
         AS c(n, patient_id, rule_id, tier, title, explanation, ids, kind, due)
 )"""
-
-_NOTICE = """pg_notify(%(channel)s, json_build_object(
-    'alert_id', a.alert_id, 'action', {action}, 'team_id', a.team_id,
-    'patient_id', a.patient_id, 'tier', a.tier, 'status', a.status)::text)"""
-"""The notice `alert_notify.announce` sends, for a row `a` of alerts as it now is."""
 
 # Rows are locked in (patient, rule) order, one order for every writer: no deadlocks.
 _JOIN_OPEN = f"""
@@ -435,7 +429,7 @@ WITH {_ROUND}, locked AS (
     FROM locked l JOIN c ON c.n = l.n
     WHERE a.alert_id = l.alert_id
     RETURNING l.n, a.alert_id, l.raised, l.old_tier, a.tier, a.status,
-        {_NOTICE.format(action="CASE WHEN l.raised THEN 'tier_raised' ELSE 'readings_added' END")}
+        {notice_sql("CASE WHEN l.raised THEN 'tier_raised' ELSE 'readings_added' END")}
 ), raise_events AS (
     INSERT INTO alert_events (alert_id, at, action, from_status, to_status, detail)
     SELECT alert_id, %(now)s, 'tier_raised', status, status,
@@ -463,7 +457,7 @@ WITH {_ROUND}, opened AS (
           AND array_position(%(order)s, closed.tier) >= array_position(%(order)s, c.tier))
     ORDER BY c.patient_id, c.rule_id
     ON CONFLICT (patient_id, rule_id) WHERE status IN {_OPEN} DO NOTHING
-    RETURNING a.alert_id, a.patient_id, a.rule_id, a.tier, {_NOTICE.format(action="'opened'")}
+    RETURNING a.alert_id, a.patient_id, a.rule_id, a.tier, {notice_sql("'opened'")}
 ), open_events AS (
     INSERT INTO alert_events (alert_id, at, action, from_status, to_status, detail)
     SELECT alert_id, %(now)s, 'opened', NULL, 'open',
