@@ -17,7 +17,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import psycopg
-from psycopg.rows import dict_row
+from psycopg.rows import dict_row, tuple_row
 from psycopg.types.json import Jsonb
 
 from cloud.alerts.lifecycle import ack_deadline
@@ -477,7 +477,9 @@ def _joined(
     """Add each candidate to its open alert, where there is one."""
     if not round_:
         return {}
-    rows = conn.execute(_JOIN_OPEN, _round_params(round_, now, timezone)).fetchall()
+    # Tuples whatever the connection's row factory: callers' connections may return dicts.
+    with conn.cursor(row_factory=tuple_row) as cur:
+        rows = cur.execute(_JOIN_OPEN, _round_params(round_, now, timezone)).fetchall()
     return {
         n: (alert_id, "tier_raised" if raised else "readings_added") for n, alert_id, raised in rows
     }
@@ -493,7 +495,8 @@ def _opened(
     higher, or another writer opened one meanwhile."""
     if not round_:
         return {}
-    rows = conn.execute(_OPEN_NEW, _round_params(round_, now, timezone)).fetchall()
+    with conn.cursor(row_factory=tuple_row) as cur:
+        rows = cur.execute(_OPEN_NEW, _round_params(round_, now, timezone)).fetchall()
     index = {(c.patient_id, c.rule_id): i for i, c in round_}
     return {index[(p, r)]: (alert_id, "opened") for p, r, alert_id in rows}
 

@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 
 import psycopg
 import pytest
+from psycopg.rows import dict_row
 
 from cloud.alerts.lifecycle import ack_deadline
 from cloud.alerts.rules import AlertCandidate
@@ -114,3 +115,12 @@ def test_a_rule_closed_within_a_day_comes_back_only_at_a_higher_tier(conn):
     next_day = later + timedelta(hours=25)
     back = ingest_store.upsert_alerts(conn, [_candidate("P-U1", Tier.HIGH, "高")], next_day, TZ)
     assert [what for _c, _id, what in back] == ["opened"]
+
+
+def test_a_connection_returning_dicts_gets_the_same(conn, database_url):
+    # The sweeps, QC and programme stores call it on their dict-row connections.
+    with psycopg.connect(database_url, autocommit=True, row_factory=dict_row) as dicts:
+        opened = ingest_store.upsert_alerts(dicts, [_candidate("P-U1", Tier.HIGH, "高")], NOW, TZ)
+        joined = ingest_store.upsert_alerts(dicts, [_candidate("P-U1", Tier.LOW, "低")], NOW, TZ)
+    assert [what for _c, _id, what in opened + joined] == ["opened", "readings_added"]
+    assert isinstance(opened[0][1], uuid.UUID) and opened[0][1] == joined[0][1]
