@@ -581,10 +581,10 @@ class EmulatedPeripheral:
         return [
             bearer
             for bearer in self._device.gatt_server.subscribers
-            if self._subscribers_of(bearer, handle, bits)
+            if self._is_subscribed(bearer, handle, bits)
         ]
 
-    def _subscribers_of(self, bearer: Any, handle: int, bits: int) -> bool:
+    def _is_subscribed(self, bearer: Any, handle: int, bits: int) -> bool:
         """Whether `bearer` has subscribed to `handle` with the CCCD `bits` right now."""
         if self._device is None:
             return False
@@ -645,7 +645,7 @@ class EmulatedPeripheral:
             # record the central never saw (the centre-day test lost oximeter spot-checks
             # so). Checked again here, in the same step as bumble's own check: no await
             # lies between them.
-            if not self._subscribers_of(bearer, characteristic.handle, _CCCD_INDICATE):
+            if not self._is_subscribed(bearer, characteristic.handle, _CCCD_INDICATE):
                 return False
             await self.device.indicate_subscriber(bearer, characteristic, payload)
             return True
