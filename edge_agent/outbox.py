@@ -190,14 +190,14 @@ class Outbox:
             return 0
         if self._depth + len(rows) > self.max_readings:
             await self._recount()  # another process may have drained it
-            if self._depth + len(rows) > self.max_readings and not device_keeps:
-                self._set_level(OutboxLevel.FULL)
+        if self._depth + len(rows) > self.max_readings:
+            self._set_level(OutboxLevel.FULL)
+            if not device_keeps:
                 log.critical(
                     "outbox full: readings the device no longer holds are stored past its bound",
                     extra={"added": len(rows), "depth": self._depth, "max": self.max_readings},
                 )
-            elif self._depth + len(rows) > self.max_readings:
-                self._set_level(OutboxLevel.FULL)
+            else:
                 log.critical(
                     "outbox full: readings refused, they stay on the device",
                     extra={"refused": len(rows), "depth": self._depth, "max": self.max_readings},

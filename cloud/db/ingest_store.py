@@ -475,11 +475,7 @@ def _joined(
     timezone: str,
 ) -> dict[int, tuple[uuid.UUID, str]]:
     """Add each candidate to its open alert, where there is one."""
-    if not round_:
-        return {}
-    # Tuples whatever the connection's row factory: callers' connections may return dicts.
-    with conn.cursor(row_factory=tuple_row) as cur:
-        rows = cur.execute(_JOIN_OPEN, _round_params(round_, now, timezone)).fetchall()
+    rows = _round_rows(conn, _JOIN_OPEN, round_, now, timezone)
     return {
         n: (alert_id, "tier_raised" if raised else "readings_added") for n, alert_id, raised in rows
     }
@@ -493,12 +489,23 @@ def _opened(
 ) -> dict[int, tuple[uuid.UUID, str]]:
     """Open an alert for each candidate, unless its rule was closed lately at that tier or
     higher, or another writer opened one meanwhile."""
-    if not round_:
-        return {}
-    with conn.cursor(row_factory=tuple_row) as cur:
-        rows = cur.execute(_OPEN_NEW, _round_params(round_, now, timezone)).fetchall()
+    rows = _round_rows(conn, _OPEN_NEW, round_, now, timezone)
     index = {(c.patient_id, c.rule_id): i for i, c in round_}
     return {index[(p, r)]: (alert_id, "opened") for p, r, alert_id in rows}
+
+
+def _round_rows(
+    conn: psycopg.Connection,
+    sql: str,
+    round_: Sequence[tuple[int, AlertCandidate]],
+    now: datetime,
+    timezone: str,
+) -> list[tuple[Any, ...]]:
+    if not round_:
+        return []
+    # Tuples whatever the connection's row factory: callers' connections may return dicts.
+    with conn.cursor(row_factory=tuple_row) as cur:
+        return cur.execute(sql, _round_params(round_, now, timezone)).fetchall()
 
 
 def record_heartbeat(
