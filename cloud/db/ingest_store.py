@@ -3,6 +3,10 @@
 Readings go through COPY into a per-connection temporary staging table and then
 `INSERT … ON CONFLICT DO NOTHING`, so a reading sent twice is stored once and only the
 readings new to the database are returned (and judged by the alert rules).
+
+Arrays of a flush's ids and values are sent in binary (`%b`): psycopg formats a text array
+in Python, element by element, and a flush's 5,000 patient ids cost 8 ms that way against
+4 in binary, once per statement.
 """
 
 from __future__ import annotations
@@ -200,7 +204,7 @@ def stored_at_device_time(
     for window in lookup_windows(readings, zone):
         # Constant bounds and no prepared plan, so only the chunks in the window are read.
         rows = cur.execute(
-            "SELECT reading_id FROM readings WHERE reading_id = ANY(%s) AND time BETWEEN %s AND %s",
+            "SELECT reading_id FROM readings WHERE reading_id = ANY(%b) AND time BETWEEN %s AND %s",
             (list(window.reading_ids), window.since, window.until),
             prepare=False,
         ).fetchall()
@@ -228,7 +232,7 @@ def recent_blood_pressure(
             """SELECT r.time, r.reading_id, r.measurement_id, r.patient_id, r.device_kind,
                       r.device_model, r.device_serial, r.record_key, r.metric, r.value, r.unit,
                       r.received_at, r.context, r.flags, r.source, r.staff_id
-               FROM unnest(%s::text[], %s::timestamptz[], %s::timestamptz[])
+               FROM unnest(%b::text[], %b::timestamptz[], %b::timestamptz[])
                     AS w(patient_id, since, until)
                -- LATERAL: one index probe per patient, whatever the statistics of a fresh
                -- chunk say (a hash join would scan the whole chunk on every flush).
@@ -282,12 +286,12 @@ def patient_profiles(
         patients = cur.execute(
             """SELECT p.patient_id, p.cohorts, r.name, r.version, r.definition
                FROM patients p LEFT JOIN rule_sets r ON r.name = p.rule_set
-               WHERE p.patient_id = ANY(%s)""",
+               WHERE p.patient_id = ANY(%b::text[])""",
             (list(patient_ids),),
         ).fetchall()
         targets = cur.execute(
             """SELECT DISTINCT ON (patient_id, metric) patient_id, metric, low, high
-               FROM patient_targets WHERE patient_id = ANY(%s)
+               FROM patient_targets WHERE patient_id = ANY(%b::text[])
                ORDER BY patient_id, metric, set_at DESC""",
             (list(patient_ids),),
         ).fetchall()
@@ -321,7 +325,7 @@ def queue_for_trends(conn: psycopg.Connection, patient_ids: Sequence[str]) -> No
     if patient_ids:
         conn.execute(
             "INSERT INTO trend_queue (patient_id) SELECT patient_id FROM patients "
-            "WHERE patient_id = ANY(%s) ON CONFLICT (patient_id) DO NOTHING",
+            "WHERE patient_id = ANY(%b::text[]) ON CONFLICT (patient_id) DO NOTHING",
             (list(patient_ids),),
         )
 
@@ -402,10 +406,13 @@ def _round_params(
     }
 
 
+# Arrays go in binary (`%b`): psycopg writes a text array element by element through a
+# regular expression that escapes quotes, and the explanations' JSON is full of them;
+# binary took a flush of 1,000 candidates from 270 ms of client time to 80.
 _ROUND = """c AS (
-    SELECT * FROM unnest(%(n)s::int[], %(p)s::text[], %(r)s::text[], %(tier)s::text[],
-                         %(title)s::text[], %(e)s::jsonb[], %(ids)s::text[], %(kind)s::text[],
-                         %(due)s::timestamptz[])
+    SELECT * FROM unnest(%(n)b::int[], %(p)b::text[], %(r)b::text[], %(tier)b::text[],
+                         %(title)b::text[], %(e)b::jsonb[], %(ids)b::text[], %(kind)b::text[],
+                         %(due)b::timestamptz[])
         AS c(n, patient_id, rule_id, tier, title, explanation, ids, kind, due)
 )"""
 
@@ -504,8 +511,11 @@ def _round_rows(
     if not round_:
         return []
     # Tuples whatever the connection's row factory: callers' connections may return dicts.
+    # Never prepared: from the sixth run on, the generic plan of a prepared statement cannot
+    # see how many candidates the arrays hold, and joining open alerts took 4.6 times as
+    # long with it (ad-hoc timing of 10 flushes of ~1,000 candidates).
     with conn.cursor(row_factory=tuple_row) as cur:
-        return cur.execute(sql, _round_params(round_, now, timezone)).fetchall()
+        return cur.execute(sql, _round_params(round_, now, timezone), prepare=False).fetchall()
 
 
 def record_heartbeat(
