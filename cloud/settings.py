@@ -61,6 +61,10 @@ class CloudSettings(BaseSettings):
     """Messages held in memory before the worker stops reading from the broker."""
     ingest_retry_max_s: float = Field(default=10.0, gt=0)
     ingest_heartbeat_s: float = Field(default=2.0, gt=0)
+    ingest_profile_cache_patients: int = Field(default=100_000, ge=1)
+    """Patient profiles a worker keeps between flushes (a few hundred bytes each)."""
+    ingest_profile_max_age_s: float = Field(default=300.0, gt=0)
+    """A kept profile is read again after this long, even if no change was announced."""
     ingest_metrics_port: int | None = None
     """Where a standalone worker (`python -m cloud ingest`) serves /metrics on 127.0.0.1."""
     ingest_worker_stale_s: float = Field(default=15.0, gt=0)

@@ -28,6 +28,7 @@ from cloud.alerts.rules import SESSION_WINDOW, evaluate
 from cloud.db import assignment_store, edge_answers, ingest_store, reading_notify
 from cloud.ingest.intake import DeadLetter, InboundMessage, Intake, PendingAck, take_in
 from cloud.ingest.metrics import IngestMetrics
+from cloud.ingest.profile_cache import PROFILE_CHANNEL, ProfileCache
 from cloud.ingest.resent_copies import first_of_each_id
 from cloud.mqtt_client import cloud_client
 from cloud.settings import CloudSettings
@@ -67,6 +68,10 @@ class IngestWorker:
         self._connected = threading.Event()
         self._db_up = threading.Event()
         self._edges: dict[str, tuple[bool, float]] = {}
+        self._profiles = ProfileCache(
+            max_patients=settings.ingest_profile_cache_patients,
+            max_age_s=settings.ingest_profile_max_age_s,
+        )
         self._conn: psycopg.Connection | None = None
         self._thread: threading.Thread | None = None
         self._client = self._make_client()
@@ -263,7 +268,9 @@ class IngestWorker:
             stored_now = first_of_each_id(intake.accepted)
             fresh = [a.reading for a in stored_now if a.reading.reading_id in new_ids]
             patients = sorted({r.patient_id for r in fresh if r.patient_id})
-            profiles = ingest_store.patient_profiles(conn, patients)
+            profiles = self._profiles.profiles(
+                patients, lambda missing: ingest_store.patient_profiles(conn, missing)
+            )
             candidates = evaluate(fresh, history=history, profiles=profiles)
             ingest_store.queue_for_trends(conn, patients)
             ingest_store.upsert_alerts(conn, candidates, datetime.now(UTC), self.settings.timezone)
@@ -345,7 +352,21 @@ class IngestWorker:
                 self.settings.database_url, connect_timeout=5, autocommit=True
             )
             ingest_store.prepare_connection(self._conn)
+            self._listen_for_profile_changes(self._conn)
         return self._conn
+
+    def _listen_for_profile_changes(self, conn: psycopg.Connection) -> None:
+        """Hear changes to patient profiles on this connection (psycopg calls the handler
+        in this thread, while it runs a statement), and forget whatever was announced
+        while there was none."""
+
+        def hear(notice: psycopg.Notify) -> None:
+            if notice.channel == PROFILE_CHANNEL:
+                self._profiles.hear(notice.payload)
+
+        conn.add_notify_handler(hear)
+        conn.execute(f"LISTEN {PROFILE_CHANNEL}")
+        self._profiles.forget_all()
 
     def _drop_connection(self) -> None:
         if self._conn is not None:
