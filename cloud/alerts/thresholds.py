@@ -117,6 +117,9 @@ class RuleSet:
     _by_metric: dict[Metric, tuple[Threshold, ...]] = field(
         init=False, repr=False, compare=False, hash=False
     )
+    _applicable: dict[
+        tuple[Metric, frozenset[Cohort], MealContext | None, bool], tuple[Threshold, ...]
+    ] = field(init=False, repr=False, compare=False, hash=False)
 
     def __post_init__(self) -> None:
         # Every value is judged against its metric's few thresholds, not all of them: ingest
@@ -127,9 +130,36 @@ class RuleSet:
         object.__setattr__(
             self, "_by_metric", {metric: tuple(rules) for metric, rules in by_metric.items()}
         )
+        object.__setattr__(self, "_applicable", {})
 
     def thresholds_for(self, metric: Metric) -> tuple[Threshold, ...]:
         return self._by_metric.get(metric, ())
+
+    def applicable(
+        self,
+        metric: Metric,
+        cohorts: frozenset[Cohort],
+        meal: MealContext | None,
+        *,
+        has_target: bool,
+    ) -> tuple[Threshold, ...]:
+        """The thresholds that judge such a value, most urgent first and in the set's
+        order within a tier, so the first that matches is the finding. A doctor's target
+        stands in for the out-of-target rules.
+
+        Remembered per combination (a few hundred at most): ingest judges thousands of
+        values a second, and sifting the rules for each was most of the rules' time."""
+        key = (metric, cohorts, meal, has_target)
+        found = self._applicable.get(key)
+        if found is None:
+            rules = [
+                rule
+                for rule in self.thresholds_for(metric)
+                if rule.applies(cohorts, meal) and not (has_target and rule.out_of_target)
+            ]
+            found = tuple(sorted(rules, key=lambda rule: rule.tier.rank, reverse=True))  # sort is stable
+            self._applicable[key] = found
+        return found
 
 
 @dataclass(frozen=True)
@@ -281,12 +311,8 @@ def judge_value(
             )
     target = next((t for t in targets if t.metric is metric), None)
     best: Finding | None = None
-    for rule in rules.thresholds_for(metric):
-        if not rule.applies(cohort_set, meal):
-            continue
-        if target is not None and rule.out_of_target:
-            continue  # the doctor's target speaks for this patient instead
-        if rule.matches(value) and (best is None or rule.tier.rank > best.tier.rank):
+    for rule in rules.applicable(metric, cohort_set, meal, has_target=target is not None):
+        if rule.matches(value):
             best = Finding(
                 rule.rule_id,
                 rule.tier,
@@ -296,6 +322,7 @@ def judge_value(
                 f"{metric.value} {value:g} {rule.op.value} {rule.value:g}",
                 {"threshold": rule.value},
             )
+            break
     if target is not None:
         finding = _judge_target(target, value)
         if finding is not None and (best is None or finding.tier.rank > best.tier.rank):

@@ -1,11 +1,16 @@
 """Every default threshold, on both sides of its boundary, in each context it depends on."""
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from cloud.alerts.thresholds import (
     DEFAULT_RULES,
     Cohort,
+    Op,
+    RuleSet,
     Target,
+    Threshold,
     Tier,
     judge_value,
 )
@@ -112,3 +117,49 @@ def test_a_doctors_target_replaces_the_default_target_but_never_the_critical_rul
     below = judge_value(G, 4.6, cohorts=DM, meal=F, targets=[relaxed])
     assert "below the patient's target 5" in below.reason
     assert judge_value(G, 2.5, cohorts=DM, meal=F, targets=[relaxed]).tier is Tier.CRITICAL
+
+
+def _most_urgent_match(metric, value, cohorts, meal, has_target, rules=DEFAULT_RULES):
+    """The rule of the module's docstring, spelled out: of the thresholds that apply, the
+    most urgent that matches, the first in the set's order among equally urgent ones."""
+    cohort_set = frozenset(cohorts) | {Cohort.GENERAL}
+    best = None
+    for rule in rules.thresholds:
+        applies = rule.metric is metric and rule.applies(cohort_set, meal)
+        judges = applies and not (has_target and rule.out_of_target) and rule.matches(value)
+        if judges and (best is None or rule.tier.rank > best.tier.rank):
+            best = rule
+    return best
+
+
+_TIED = RuleSet(
+    "tied",
+    "1",
+    thresholds=(
+        Threshold("low-first", G, Tier.LOW, Op.GT, 5.0, "a"),
+        Threshold("high-first", G, Tier.HIGH, Op.GT, 8.0, "b"),
+        Threshold("high-second", G, Tier.HIGH, Op.GT, 7.0, "c"),
+        Threshold("dm-critical", G, Tier.CRITICAL, Op.GT, 9.0, "d", cohorts=frozenset(DM)),
+        Threshold("target", G, Tier.MEDIUM, Op.GT, 6.0, "e", out_of_target=True),
+    ),
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    metric=st.sampled_from([G, SBP, DBP, PR, SPO2]),
+    value=st.floats(min_value=0, max_value=250, allow_nan=False),
+    cohorts=st.frozensets(st.sampled_from(list(Cohort))),
+    meal=st.sampled_from([*MealContext, None]),
+    rules=st.sampled_from([DEFAULT_RULES, _TIED]),
+)
+def test_the_finding_is_the_most_urgent_matching_rule_first_in_order(
+    metric, value, cohorts, meal, rules
+):
+    # A target far outside any value, so only its replacing the out-of-target rules counts.
+    for targets in ([], [Target(metric, low=None, high=1000)]):
+        expected = _most_urgent_match(metric, value, cohorts, meal, bool(targets), rules)
+        finding = judge_value(
+            metric, value, cohorts=cohorts, meal=meal, targets=targets, rules=rules
+        )
+        assert (finding.rule_id if finding else None) == (expected.rule_id if expected else None)
