@@ -157,7 +157,8 @@ class RuleSet:
                 for rule in self.thresholds_for(metric)
                 if rule.applies(cohorts, meal) and not (has_target and rule.out_of_target)
             ]
-            found = tuple(sorted(rules, key=lambda rule: rule.tier.rank, reverse=True))  # sort is stable
+            # Stable, reversed too: equally urgent rules keep the set's order.
+            found = tuple(sorted(rules, key=lambda rule: rule.tier.rank, reverse=True))
             self._applicable[key] = found
         return found
 

@@ -323,9 +323,14 @@ _COHORTS = frozenset(c.value for c in Cohort)
 def queue_for_trends(conn: psycopg.Connection, patient_ids: Sequence[str]) -> None:
     """Ask the trend sweep to look at these patients again."""
     if patient_ids:
+        # Most are queued already between two sweeps; ON CONFLICT alone would try to insert
+        # each and cost three times as much (21 ms against 6 for a flush's 5,000 patients).
+        # It stays for a patient another worker queues meanwhile.
         conn.execute(
-            "INSERT INTO trend_queue (patient_id) SELECT patient_id FROM patients "
-            "WHERE patient_id = ANY(%b::text[]) ON CONFLICT (patient_id) DO NOTHING",
+            "INSERT INTO trend_queue (patient_id) SELECT p.patient_id FROM patients p "
+            "WHERE p.patient_id = ANY(%b::text[]) "
+            "AND NOT EXISTS (SELECT FROM trend_queue q WHERE q.patient_id = p.patient_id) "
+            "ON CONFLICT (patient_id) DO NOTHING",
             (list(patient_ids),),
         )
 

@@ -47,9 +47,7 @@ def _wait_for(condition, what: str, timeout: float = 15) -> None:
         time.sleep(0.05)
 
 
-def test_a_target_set_after_the_profile_was_read_judges_the_next_reading(
-    database_url, broker
-):
+def test_a_target_set_after_the_profile_was_read_judges_the_next_reading(database_url, broker):
     register_edge(database_url, EDGE)
     with psycopg.connect(database_url) as conn:
         conn.execute("INSERT INTO patients (patient_id, name) VALUES (%s, '赵六')", (PATIENT,))
