@@ -23,6 +23,16 @@ NOW = datetime(2026, 11, 24, 2, 0, tzinfo=UTC)
 RULE = "glucose.fasting_high"
 
 
+@pytest.fixture(autouse=True, params=["probed", "joined"])
+def round_form(request, monkeypatch):
+    """Every test runs with both forms of the round statements: small rounds probe the
+    alerts' indexes, large ones join; here the rounds are small, so the joined form is
+    forced by lowering the bound."""
+    if request.param == "joined":
+        monkeypatch.setattr(ingest_store, "PROBED_ROUND_MAX", 0)
+    return request.param
+
+
 @pytest.fixture
 def conn(database_url):
     make_user(database_url, "cm-u", "case_manager", ("team-u",))
