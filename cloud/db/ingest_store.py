@@ -453,7 +453,7 @@ _LOCK_PROBED = f"""locked AS (
     ) a
 )"""
 _JOIN_OPEN = """
-WITH {round}, {locked}, joined AS (
+WITH {round}, {lookup}, joined AS (
     UPDATE alerts a SET
         reading_ids = a.reading_ids || string_to_array(c.ids, ',')::uuid[],
         updated_at = %(now)s,
@@ -490,7 +490,7 @@ WITH {round}, opened AS (
         WHERE closed.patient_id = c.patient_id AND closed.rule_id = c.rule_id
           AND closed.status IN ('resolved', 'dismissed') AND closed.closed_at > %(since)s
           AND array_position(%(order)s, closed.tier) >= array_position(%(order)s, c.tier)
-        {probe})
+        {lookup})
     ORDER BY c.patient_id, c.rule_id
     ON CONFLICT (patient_id, rule_id) WHERE status IN {open} DO NOTHING
     RETURNING a.alert_id, a.patient_id, a.rule_id, a.tier, {notice}
@@ -504,21 +504,24 @@ SELECT patient_id, rule_id, alert_id FROM opened
 """
 
 
-def _statement_forms(template: str, **fields: str) -> tuple[str, str]:
-    """The (large round, small round) forms of an alert round's statement."""
-    large = template.format(round=_ROUND, open=_OPEN, **fields, locked=_LOCK_JOINED, probe="")
-    small = template.format(
-        round=_ROUND, open=_OPEN, **fields, locked=_LOCK_PROBED, probe="OFFSET 0"
-    )
+def _statement_forms(template: str, notice: str, joined: str, probed: str) -> tuple[str, str]:
+    """The (large round, small round) forms of an alert round's statement: its `{lookup}`
+    of existing alerts filled with `joined` or with `probed`."""
+    fill = {"round": _ROUND, "open": _OPEN, "notice": notice}
+    large = template.format(**fill, lookup=joined)
+    small = template.format(**fill, lookup=probed)
     # psycopg keys prepared statements by their text; the mark keeps the forms apart.
     return large, small + "\n-- a small round: probes, prepared"
 
 
 _JOIN_OPEN_FORMS = _statement_forms(
     _JOIN_OPEN,
-    notice=notice_sql("CASE WHEN l.raised THEN 'tier_raised' ELSE 'readings_added' END"),
+    notice_sql("CASE WHEN l.raised THEN 'tier_raised' ELSE 'readings_added' END"),
+    joined=_LOCK_JOINED,
+    probed=_LOCK_PROBED,
 )
-_OPEN_NEW_FORMS = _statement_forms(_OPEN_NEW, notice=notice_sql("'opened'"))
+# `OFFSET 0` keeps the NOT EXISTS a probe per candidate instead of an anti-join.
+_OPEN_NEW_FORMS = _statement_forms(_OPEN_NEW, notice_sql("'opened'"), joined="", probed="OFFSET 0")
 
 
 def _joined(
