@@ -50,6 +50,7 @@ from cloud.db import care_store, readings_queries
 from cloud.db.ingest_store import copy_rows_into, reading_row
 from cloud.db.migrate import migrate
 from cloud.mqtt_client import send_at_once
+from cloud.settings import CloudSettings
 from devstack.cloud import CloudProcess
 from devstack.ports import free_port
 from protocols import topics
@@ -63,8 +64,9 @@ EDGES = [f"bench-edge-{i}" for i in range(20)]
 PATIENTS = 20_000
 """The readings' patients, registered as in production: the worker reads their profiles
 and queues them for the trend sweep, work a reading of an unknown patient skips."""
-TIMEZONE = "Asia/Shanghai"
-"""The hospital calendar of the rollups: the cloud's default, which the API's charts use."""
+TIMEZONE = CloudSettings().timezone
+"""The hospital calendar of the rollups, read as the API process (given this environment)
+reads it for its charts."""
 
 
 @dataclass
