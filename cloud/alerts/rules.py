@@ -186,6 +186,8 @@ def single_value(
 
 
 def data_quality(measurement: Sequence[Reading], profile: PatientProfile) -> AlertCandidate | None:
+    if all(_DATA_QUALITY_FLAGS.isdisjoint(r.flags) for r in measurement):
+        return None  # nearly every measurement: no set to build
     problems = sorted({f.value for r in measurement for f in r.flags & _DATA_QUALITY_FLAGS})
     if not problems:
         return None
@@ -218,29 +220,32 @@ def evaluate(
     """
     profiles = profiles or {}
     new = [r for r in readings if r.patient_id is not None]  # unassigned readings wait
-    # A session's earlier measurements may be stored already or arrive in the same batch.
-    history_of: dict[str, list[Reading]] = defaultdict(list)
-    for earlier in (*history, *new):
-        if earlier.patient_id is not None:
-            history_of[earlier.patient_id].append(earlier)
-    measurements: dict[uuid.UUID, list[Reading]] = defaultdict(list)
+    # Keyed by the ids' integers: a UUID's own hash is Python code, run per reading.
+    measurements: dict[int, list[Reading]] = defaultdict(list)
     for reading in new:
-        measurements[reading.measurement_id].append(reading)
+        measurements[reading.measurement_id.int].append(reading)
+    # A session's earlier measurements may be stored already or arrive in the same batch.
+    # Only cuff measurements look at them, so a flush without any skips gathering them.
+    history_of: dict[str, list[Reading]] = defaultdict(list)
+    if any(r.metric in _BP_METRICS for r in new):
+        for earlier in (*history, *new):
+            if earlier.patient_id is not None:
+                history_of[earlier.patient_id].append(earlier)
     found: list[AlertCandidate] = []
     for measurement in measurements.values():
         patient = measurement[0].patient_id
         assert patient is not None
-        profile = profiles.get(patient, PatientProfile(patient))
-        own_history = history_of.get(patient, [])
+        profile = profiles.get(patient) or PatientProfile(patient)
         own_rules = profile.rules or rules
-        candidates = [
-            blood_pressure(measurement, own_history, profile, own_rules),
-            *(
-                single_value(r, profile, own_rules)
-                for r in measurement
-                if r.metric in _JUDGED_ALONE
-            ),
-            data_quality(measurement, profile),
-        ]
-        found.extend(c for c in candidates if c is not None)
+        candidate = blood_pressure(measurement, history_of.get(patient, ()), profile, own_rules)
+        if candidate is not None:
+            found.append(candidate)
+        for r in measurement:
+            if r.metric in _JUDGED_ALONE:
+                candidate = single_value(r, profile, own_rules)
+                if candidate is not None:
+                    found.append(candidate)
+        candidate = data_quality(measurement, profile)
+        if candidate is not None:
+            found.append(candidate)
     return found

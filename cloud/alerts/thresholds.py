@@ -76,8 +76,14 @@ class Threshold:
     out_of_target: bool = False
     """A target rule, which a doctor's per-patient target replaces."""
 
+    test: Callable[[float, float], bool] = field(init=False, repr=False, compare=False)
+    """The comparison `op` names, looked up once: `test(value, self.value)`."""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "test", _OPS[self.op])
+
     def matches(self, value: float) -> bool:
-        return _OPS[self.op](value, self.value)
+        return self.test(value, self.value)
 
     def applies(self, cohorts: frozenset[Cohort], meal: MealContext | None) -> bool:
         if self.cohorts is not None and not (self.cohorts & cohorts):
@@ -298,22 +304,24 @@ def judge_value(
     rules: RuleSet = DEFAULT_RULES,
 ) -> Finding | None:
     """The most urgent finding for one value, or None when it is unremarkable."""
-    cohort_set = frozenset(cohorts) | {Cohort.GENERAL}
-    flag_set = frozenset(flags)
-    for flag_rule in rules.flag_rules:
-        if flag_rule.metric is metric and flag_rule.flag in flag_set:
-            return Finding(
-                flag_rule.rule_id,
-                flag_rule.tier,
-                metric,
-                value,
-                flag_rule.title_zh,
-                f"device reports {flag_rule.flag.value}",
-            )
-    target = next((t for t in targets if t.metric is metric), None)
+    cohort_set = _with_general(cohorts)
+    # Ingest judges every value it stores, and nearly all carry no flags and no targets.
+    if flags:
+        flag_set = frozenset(flags)
+        for flag_rule in rules.flag_rules:
+            if flag_rule.metric is metric and flag_rule.flag in flag_set:
+                return Finding(
+                    flag_rule.rule_id,
+                    flag_rule.tier,
+                    metric,
+                    value,
+                    flag_rule.title_zh,
+                    f"device reports {flag_rule.flag.value}",
+                )
+    target = next((t for t in targets if t.metric is metric), None) if targets else None
     best: Finding | None = None
     for rule in rules.applicable(metric, cohort_set, meal, has_target=target is not None):
-        if rule.matches(value):
+        if rule.test(value, rule.value):
             best = Finding(
                 rule.rule_id,
                 rule.tier,
@@ -329,6 +337,21 @@ def judge_value(
         if finding is not None and (best is None or finding.tier.rank > best.tier.rank):
             best = finding
     return best
+
+
+_WITH_GENERAL: dict[frozenset[Cohort], frozenset[Cohort]] = {}
+
+
+def _with_general(cohorts: Iterable[Cohort]) -> frozenset[Cohort]:
+    """`cohorts` and the general one, remembered for the few cohort sets patients have."""
+    if not isinstance(cohorts, frozenset):
+        return frozenset(cohorts) | {Cohort.GENERAL}
+    found = _WITH_GENERAL.get(cohorts)
+    if found is None:
+        if len(_WITH_GENERAL) >= 1024:  # bounded; there are 2**5 sets of the five cohorts
+            _WITH_GENERAL.clear()
+        found = _WITH_GENERAL[cohorts] = cohorts | {Cohort.GENERAL}
+    return found
 
 
 def _judge_target(target: Target, value: float) -> Finding | None:
