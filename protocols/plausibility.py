@@ -68,8 +68,9 @@ _PULSE_PRESSURE_FLAG = (15.0, 120.0)
 def assess_value(metric: Metric, value: float, flags: Iterable[StatusFlag] = ()) -> Assessment:
     """Judge one value in its metric's canonical unit."""
     limits = LIMITS[metric]
-    flag_set = frozenset(flags)
-    if StatusFlag.VALUE_LO in flag_set or StatusFlag.VALUE_HI in flag_set:
+    # Readings carry frozensets already; ingest judges each one it takes in.
+    flag_set = flags if isinstance(flags, frozenset) else frozenset(flags)
+    if flag_set and (StatusFlag.VALUE_LO in flag_set or StatusFlag.VALUE_HI in flag_set):
         # The device says the true value lies beyond its range: the number is only a bound.
         return ACCEPTED
     if value < limits.reject_below or value > limits.reject_above:

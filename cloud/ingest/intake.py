@@ -118,13 +118,17 @@ def _take_in(message: InboundMessage, is_known_edge: Callable[[str], bool]) -> I
                 item.index,
             )
         )
-    position = dict(zip((r.reading_id for r in batch.readings), batch.positions, strict=True))
+    position: dict[uuid.UUID, int] = {}
     stored: list[uuid.UUID] = []
     for measurement in _group_by_measurement(batch.readings):
         verdicts = assess_measurement(measurement)
         for reading in measurement:
             assessment = verdicts[reading.reading_id]
             if assessment.verdict is Verdict.REJECT:
+                # Positions are needed only for a rejection, which is rare.
+                position = position or dict(
+                    zip((r.reading_id for r in batch.readings), batch.positions, strict=True)
+                )
                 index = position[reading.reading_id]
                 reason = assessment.reason or "implausible"
                 rejected.append(
@@ -156,7 +160,8 @@ def _take_in(message: InboundMessage, is_known_edge: Callable[[str], bool]) -> I
 
 
 def _group_by_measurement(readings: Iterable[Reading]) -> list[list[Reading]]:
-    groups: dict[uuid.UUID, list[Reading]] = defaultdict(list)
+    # Keyed by the ids' integers: a UUID's own hash is Python code, run per reading.
+    groups: dict[int, list[Reading]] = defaultdict(list)
     for reading in readings:
-        groups[reading.measurement_id].append(reading)
+        groups[reading.measurement_id.int].append(reading)
     return list(groups.values())

@@ -52,11 +52,13 @@ class LookupWindow:
 def first_of_each_id(accepted: Iterable[AcceptedReading]) -> list[AcceptedReading]:
     """`accepted` with every repeat of a reading id dropped, the first kept: two edges'
     copies of a record in one flush would otherwise both pass the database's checks."""
-    seen: set[uuid.UUID] = set()
+    # Keyed by the ids' integers: a UUID's own hash is Python code, run per reading.
+    seen: set[int] = set()
     kept = []
     for item in accepted:
-        if item.reading.reading_id not in seen:
-            seen.add(item.reading.reading_id)
+        key = item.reading.reading_id.int
+        if key not in seen:
+            seen.add(key)
             kept.append(item)
     return kept
 
