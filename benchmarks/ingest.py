@@ -586,7 +586,8 @@ def render(results: dict[str, object], path: Path) -> str:
             f"| a chart request's database parts timed apart, p50 / p99: its query; committing "
             f"its audit row | {results['chart_query_p50_ms']} / {results['chart_query_p99_ms']}"
             f" ms; {results['audit_commit_p50_ms']} / {results['audit_commit_p99_ms']} ms | — |",
-            f"| the same two p99s right after the fill, before the checkpoint and sync "
+            f"| the chart's and the panel's p99 right after the fill, before the checkpoint "
+            "and sync "
             f"({results['dirty_mib_before_settle']:,} MiB dirty, {results['settle_seconds']} s "
             f"to settle) | {results['unsettled_chart_p99_ms']} / "
             f"{results['unsettled_latest_10k_p99_ms']} ms | — |",
