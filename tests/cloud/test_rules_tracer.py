@@ -3,8 +3,10 @@
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from cloud.alerts.rules import PatientProfile, evaluate
+from cloud.alerts.rules import PatientProfile, blood_pressure, evaluate
 from cloud.alerts.thresholds import Cohort, Tier
 from protocols.reading import MealContext, StatusFlag
 from simulators.readings import SimulatedCuff, SimulatedGlucoseMeter
@@ -90,3 +92,44 @@ def test_a_session_split_inside_one_batch_is_still_averaged():
     found = evaluate(first + second)
     sessions = sorted(a.explanation["session"]["measurements"] for a in found)
     assert sessions == [1, 2]  # the first alone, then both together
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(["P1", "P2"]),
+            st.integers(min_value=0, max_value=40),  # minutes after NOW, ties included
+            st.integers(min_value=110, max_value=200),
+            st.booleans(),  # stored before the flush, or in it
+        ),
+        min_size=1,
+        max_size=14,
+    )
+)
+def test_a_flush_judges_each_cuff_session_as_the_whole_history_would(plan):
+    """Each measurement's session is looked up by time; the reference hands every cuff
+    reading of the patient to `blood_pressure`, which keeps the window's own."""
+    cuff = SimulatedCuff("C1")
+    stored: list = []
+    flush: list = []
+    for patient, minute, systolic, earlier in plan:
+        readings = cuff.measure(
+            systolic, 85, 80, patient_id=patient, at=NOW + timedelta(minutes=minute)
+        )
+        (stored if earlier else flush).extend(readings)
+    everything = stored + flush
+    expected = []
+    for measurement in _measurements(flush):
+        patient = measurement[0].patient_id
+        own = [r for r in everything if r.patient_id == patient]
+        found = blood_pressure(measurement, own, PatientProfile(patient))
+        expected += [found] if found else []
+    assert evaluate(flush, history=stored) == expected
+
+
+def _measurements(readings):
+    groups: dict = {}
+    for r in readings:
+        groups.setdefault(r.measurement_id, []).append(r)
+    return list(groups.values())
