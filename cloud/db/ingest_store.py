@@ -16,6 +16,7 @@ import json
 import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -373,12 +374,51 @@ def upsert_alerts(
     Set-based: a flush of readings from thousands of patients raises thousands of
     candidates, and one round trip or four each cost more than storing the readings. Two
     candidates of one patient and rule go in successive rounds, so the second sees the
-    alert the first opened or raised, as one after the other would."""
+    alert the first opened or raised, as one after the other would; those that cannot
+    raise it share a step (`_steps`), so one patient's backlog takes a few rounds, not one
+    per reading."""
+    steps = _steps(candidates)
     found: dict[int, tuple[uuid.UUID, str]] = {}
-    for round_ in _rounds(candidates):
+    for round_ in _rounds([step for _members, step in steps]):
         found.update(_joined(conn, round_, now, timezone))
         found.update(_opened(conn, [(i, c) for i, c in round_ if i not in found], now, timezone))
-    return [(c, *found[i]) for i, c in enumerate(candidates) if i in found]
+    touched: dict[int, tuple[uuid.UUID, str]] = {}
+    for n, (members, _step) in enumerate(steps):
+        if n in found:
+            touched.update(dict.fromkeys(members, found[n]))
+    return [(c, *touched[i]) for i, c in enumerate(candidates) if i in touched]
+
+
+def _steps(candidates: Sequence[AlertCandidate]) -> list[tuple[list[int], AlertCandidate]]:
+    """The candidates as the steps that apply them, in order, each with the indexes of
+    the candidates it stands for.
+
+    Of one patient and rule, a candidate no more urgent than one before it (a rider)
+    cannot raise the alert that one opened, joined or was kept from reopening, nor open
+    one where it could not: it only adds its readings, or is kept out as that one was.
+    The riders after each more urgent candidate are one step: the first of them with the
+    readings of all. A flush of one patient's 1,000 abnormal cuff measurements took 1,000
+    rounds (1.0 s) before."""
+    steps: list[tuple[list[int], AlertCandidate, list[uuid.UUID]]] = []
+    # Per patient and rule: the highest rank so far, and the step of the riders after it.
+    urgency: dict[tuple[str, str], tuple[int, int | None]] = {}
+    for index, c in enumerate(candidates):
+        key = (c.patient_id, c.rule_id)
+        known = urgency.get(key)
+        if known is None or c.tier.rank > known[0]:
+            steps.append(([index], c, []))
+            urgency[key] = (c.tier.rank, None)
+        elif known[1] is None:
+            steps.append(([index], c, list(c.reading_ids)))
+            urgency[key] = (known[0], len(steps) - 1)
+        else:
+            members, _first, readings = steps[known[1]]
+            members.append(index)
+            readings.extend(c.reading_ids)
+    return [
+        (members, replace(c, reading_ids=readings) if len(members) > 1 else c)
+        for members, c, readings in steps
+    ]
 
 
 def _rounds(

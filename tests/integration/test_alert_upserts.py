@@ -134,3 +134,52 @@ def test_a_connection_returning_dicts_gets_the_same(conn, database_url):
         joined = ingest_store.upsert_alerts(dicts, [_candidate("P-U1", Tier.LOW, "低")], NOW, TZ)
     assert [what for _c, _id, what in opened + joined] == ["opened", "readings_added"]
     assert isinstance(opened[0][1], uuid.UUID) and opened[0][1] == joined[0][1]
+
+
+def test_one_patients_backlog_joins_in_a_few_rounds_as_one_after_the_other_would(conn):
+    tiers = [Tier.MEDIUM, Tier.LOW, Tier.MEDIUM, Tier.CRITICAL, Tier.LOW, Tier.HIGH]
+    batch = [_candidate("P-U1", tier, f"第{n}次") for n, tier in enumerate(tiers)]
+    # The riders after each more urgent candidate travel together: four steps, not six.
+    assert [members for members, _step in ingest_store._steps(batch)] == [
+        [0], [1, 2], [3], [4, 5]
+    ]  # fmt: skip
+    with conn.transaction():
+        done = ingest_store.upsert_alerts(conn, batch, NOW, TZ)
+
+    assert [(c, what) for c, _id, what in done] == [
+        (batch[0], "opened"),
+        (batch[1], "readings_added"),
+        (batch[2], "readings_added"),
+        (batch[3], "tier_raised"),
+        (batch[4], "readings_added"),
+        (batch[5], "readings_added"),
+    ]
+    assert len({alert_id for _c, alert_id, _what in done}) == 1
+    alert = conn.execute(
+        "SELECT tier, title, reading_ids FROM alerts WHERE alert_id = %s", (done[0][1],)
+    ).fetchone()
+    assert alert == ("critical", "第3次", [rid for c in batch for rid in c.reading_ids])
+    actions = conn.execute(
+        "SELECT action FROM alert_events WHERE alert_id = %s ORDER BY event_id", (done[0][1],)
+    ).fetchall()
+    assert actions == [("opened",), ("tier_raised",)]
+
+
+def test_riders_of_a_candidate_kept_from_reopening_are_kept_out_too(conn):
+    (closed,) = ingest_store.upsert_alerts(conn, [_candidate("P-U1", Tier.HIGH, "高")], NOW, TZ)
+    conn.execute(
+        "UPDATE alerts SET status = 'resolved', closed_at = %s WHERE alert_id = %s",
+        (NOW + timedelta(hours=1), closed[1]),
+    )
+    later = NOW + timedelta(hours=3)
+    tiers = [Tier.HIGH, Tier.LOW, Tier.HIGH, Tier.CRITICAL, Tier.MEDIUM]
+    batch = [_candidate("P-U1", tier, f"第{n}次") for n, tier in enumerate(tiers)]
+    done = ingest_store.upsert_alerts(conn, batch, later, TZ)
+
+    assert [(c, what) for c, _id, what in done] == [
+        (batch[3], "opened"), (batch[4], "readings_added")
+    ]  # fmt: skip
+    reading_ids = conn.execute(
+        "SELECT reading_ids FROM alerts WHERE alert_id = %s", (done[0][1],)
+    ).fetchone()
+    assert reading_ids == (batch[3].reading_ids + batch[4].reading_ids,)
