@@ -103,16 +103,14 @@ class _CuffHistory:
     of one patient's backlog quadratic: 1,000 cuff measurements took 0.8 s to judge."""
 
     def __init__(self, readings: Sequence[Reading]) -> None:
-        spots = [(r.measured_at, i) for i, r in enumerate(readings) if r.metric in _BP_METRICS]
-        spots.sort()
+        spots = sorted((r.measured_at, i) for i, r in enumerate(readings))
         self._times = [at for at, _i in spots]
         self._positions = [i for _at, i in spots]
         self._readings = readings
 
-    def within(self, since: datetime, measurement: Sequence[Reading]) -> list[Reading]:
-        """The readings measured from `since` to the measurement's time, both included, in
-        the order they were given (a session's measurements are listed in that order)."""
-        until = measurement[0].measured_at
+    def within(self, since: datetime, until: datetime) -> list[Reading]:
+        """The readings measured from `since` to `until`, both included, in the order they
+        were given (a session's measurements are listed in that order)."""
         lo = bisect_left(self._times, since)
         hi = bisect_right(self._times, until)
         return [self._readings[i] for i in sorted(self._positions[lo:hi])]
@@ -246,13 +244,12 @@ def evaluate(
     measurements: dict[int, list[Reading]] = defaultdict(list)
     for reading in new:
         measurements[reading.measurement_id.int].append(reading)
-    # A session's earlier measurements may be stored already or arrive in the same batch.
-    # Only cuff measurements look at them, so a flush without any skips gathering them.
-    history_of: dict[str, list[Reading]] = defaultdict(list)
-    if any(r.metric in _BP_METRICS for r in new):
-        for earlier in (*history, *new):
-            if earlier.patient_id is not None:
-                history_of[earlier.patient_id].append(earlier)
+    # A session's earlier measurements may be stored already or arrive in the same batch;
+    # only cuff measurements look at them, so only cuff readings are gathered.
+    cuff_readings_of: dict[str, list[Reading]] = defaultdict(list)
+    for earlier in (*history, *new):
+        if earlier.patient_id is not None and earlier.metric in _BP_METRICS:
+            cuff_readings_of[earlier.patient_id].append(earlier)
     cuff_history: dict[str, _CuffHistory] = {}
     found: list[AlertCandidate] = []
     for measurement in measurements.values():
@@ -263,8 +260,9 @@ def evaluate(
         if any(r.metric in _BP_METRICS for r in measurement):
             own = cuff_history.get(patient)
             if own is None:
-                own = cuff_history[patient] = _CuffHistory(history_of[patient])
-            earlier = own.within(measurement[0].measured_at - SESSION_WINDOW, measurement)
+                own = cuff_history[patient] = _CuffHistory(cuff_readings_of[patient])
+            at = measurement[0].measured_at
+            earlier = own.within(at - SESSION_WINDOW, at)
             candidate = blood_pressure(measurement, earlier, profile, own_rules)
             if candidate is not None:
                 found.append(candidate)

@@ -321,7 +321,7 @@ def judge_value(
     target = next((t for t in targets if t.metric is metric), None) if targets else None
     best: Finding | None = None
     for rule in rules.applicable(metric, cohort_set, meal, has_target=target is not None):
-        if rule.test(value, rule.value):
+        if rule.matches(value):
             best = Finding(
                 rule.rule_id,
                 rule.tier,
