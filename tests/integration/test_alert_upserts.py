@@ -107,17 +107,23 @@ def test_a_batch_opens_joins_and_raises_as_one_after_the_other_would(conn, datab
     assert {(n["team_id"], n["status"]) for n in notices} == {("team-u", "open")}
 
 
-def test_a_rule_closed_within_a_day_comes_back_only_at_a_higher_tier(conn):
+def _resolved_high_alert(conn: psycopg.Connection) -> uuid.UUID:
+    """A high alert of P-U1 opened at NOW and resolved an hour later."""
     (opened,) = ingest_store.upsert_alerts(conn, [_candidate("P-U1", Tier.HIGH, "高")], NOW, TZ)
     conn.execute(
         "UPDATE alerts SET status = 'resolved', closed_at = %s WHERE alert_id = %s",
         (NOW + timedelta(hours=1), opened[1]),
     )
+    return opened[1]
+
+
+def test_a_rule_closed_within_a_day_comes_back_only_at_a_higher_tier(conn):
+    closed = _resolved_high_alert(conn)
     later = NOW + timedelta(hours=3)
     assert ingest_store.upsert_alerts(conn, [_candidate("P-U1", Tier.HIGH, "高")], later, TZ) == []
     again = ingest_store.upsert_alerts(conn, [_candidate("P-U1", Tier.CRITICAL, "危急")], later, TZ)
     assert [what for _c, _id, what in again] == ["opened"]
-    assert again[0][1] != opened[1]
+    assert again[0][1] != closed
     conn.execute(
         "UPDATE alerts SET status = 'dismissed', closed_at = %s WHERE alert_id = %s",
         (later, again[0][1]),
@@ -166,11 +172,7 @@ def test_one_patients_backlog_joins_in_a_few_rounds_as_one_after_the_other_would
 
 
 def test_riders_of_a_candidate_kept_from_reopening_are_kept_out_too(conn):
-    (closed,) = ingest_store.upsert_alerts(conn, [_candidate("P-U1", Tier.HIGH, "高")], NOW, TZ)
-    conn.execute(
-        "UPDATE alerts SET status = 'resolved', closed_at = %s WHERE alert_id = %s",
-        (NOW + timedelta(hours=1), closed[1]),
-    )
+    _resolved_high_alert(conn)
     later = NOW + timedelta(hours=3)
     tiers = [Tier.HIGH, Tier.LOW, Tier.HIGH, Tier.CRITICAL, Tier.MEDIUM]
     batch = [_candidate("P-U1", tier, f"第{n}次") for n, tier in enumerate(tiers)]
