@@ -255,10 +255,16 @@ def count_stored(dsn: str, expected: int) -> tuple[int, int]:
     return expected - distinct, total - distinct
 
 
+LARGE_TABLE_PATIENTS = 20_000
+"""The query phase's patients, `LP0`…: the fill spreads its readings over them, and the
+charts and panels read them."""
+
+
 def fill_large_table(dsn: str, rows: int, tz: str) -> int:
-    """`rows` readings for 20,000 patients (systolic and diastolic twice a day), generated in
-    the server, with rollups and latest values made the way ingest keeps them."""
-    patients = 20_000
+    """`rows` readings for `LARGE_TABLE_PATIENTS` patients (systolic and diastolic twice a
+    day), generated in the server, with rollups and latest values made the way ingest
+    keeps them."""
+    patients = LARGE_TABLE_PATIENTS
     times = max(1, rows // (patients * 2))
     step = 500
     with psycopg.connect(dsn, autocommit=True) as conn:
@@ -353,7 +359,7 @@ def api_latencies(
         ) as client:
 
             def chart() -> float:
-                patient = f"LP{rng.randrange(20_000)}"
+                patient = f"LP{rng.randrange(LARGE_TABLE_PATIENTS)}"
                 t = time.perf_counter()
                 r = client.get(
                     f"/api/v1/patients/{patient}/daily", params={"metric": "systolic", "days": 90}
@@ -364,7 +370,7 @@ def api_latencies(
                 return elapsed
 
             def latest() -> float:
-                ids = [f"LP{p}" for p in rng.sample(range(20_000), 10_000)]
+                ids = [f"LP{p}" for p in rng.sample(range(LARGE_TABLE_PATIENTS), 10_000)]
                 t = time.perf_counter()
                 r = client.post("/api/v1/latest", json={"patient_ids": ids})
                 elapsed = (time.perf_counter() - t) * 1000
@@ -397,7 +403,7 @@ def database_latencies(dsn: str, token: str, tz: str, seed: int) -> tuple[list[f
         assert user is not None
         conn.commit()
         for _ in range(300):
-            patient = f"LP{rng.randrange(20_000)}"
+            patient = f"LP{rng.randrange(LARGE_TABLE_PATIENTS)}"
             t = time.perf_counter()
             assert readings_queries.daily(conn, patient, Metric.SYSTOLIC, first, today)
             queries.append((time.perf_counter() - t) * 1000)
