@@ -46,3 +46,9 @@ class SchemaViolationError(CareBridgeError):
     """A message or reading does not match its schema."""
 
     code = "schema_violation"
+
+
+class OversizedMessageError(CareBridgeError):
+    """A message is larger than any valid message of its kind can be."""
+
+    code = "message_too_large"

@@ -16,7 +16,12 @@ from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
 
-from protocols.errors import MalformedMessageError, SchemaViolationError, UnsupportedVersionError
+from protocols.errors import (
+    MalformedMessageError,
+    OversizedMessageError,
+    SchemaViolationError,
+    UnsupportedVersionError,
+)
 from protocols.metrics import Metric
 from protocols.questionnaires import Questionnaire
 from protocols.reading import DeviceKind, Identifier, Reading
@@ -24,6 +29,10 @@ from protocols.reading import DeviceKind, Identifier, Reading
 PROTOCOL_VERSION: Literal[1] = 1
 SUPPORTED_VERSIONS = frozenset({1})
 MAX_READINGS_PER_BATCH = 1000
+MAX_EDGE_PAYLOAD_BYTES = 4 * 1024 * 1024
+"""The largest payload an edge may publish. A readings batch at its largest (1,000
+readings, every field at its longest, four-byte characters in its texts) is about 2.6 MB;
+anything bigger is not a message of ours, and is refused before it is parsed."""
 
 
 class _Message(BaseModel):
@@ -299,6 +308,15 @@ def _violation(exc: ValidationError) -> SchemaViolationError:
     where = ".".join(str(part) for part in first["loc"]) or "message"
     more = f" (+{exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
     return SchemaViolationError(f"{where}: {first['msg']}{more}")
+
+
+def refuse_oversized(payload: bytes) -> None:
+    """Raise OversizedMessageError for a payload from an edge no valid message can fill."""
+    if len(payload) > MAX_EDGE_PAYLOAD_BYTES:
+        raise OversizedMessageError(
+            f"payload of {len(payload):,} bytes; a message from an edge has at most "
+            f"{MAX_EDGE_PAYLOAD_BYTES:,}"
+        )
 
 
 def decode(payload: bytes, kind: type[M]) -> M:

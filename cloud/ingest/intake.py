@@ -13,9 +13,12 @@ from dataclasses import dataclass, field
 from cloud.ingest.fast_decode import decode_readings_batch
 from protocols import topics
 from protocols.errors import CareBridgeError, ImplausibleValueError
-from protocols.messages import RejectedReading, split_readings_batch
+from protocols.messages import RejectedReading, refuse_oversized, split_readings_batch
 from protocols.plausibility import Verdict, assess_measurement, with_unusual_flag
 from protocols.reading import Reading
+
+OVERSIZED_HEAD_BYTES = 64 * 1024
+"""How much of an oversized payload its dead letter keeps: enough to see what it was."""
 
 
 @dataclass(frozen=True)
@@ -88,6 +91,11 @@ def _take_in(message: InboundMessage, is_known_edge: Callable[[str], bool]) -> I
     edge_id = topics.edge_id_of(message.topic)
     if edge_id is None:
         return whole("unknown_topic", f"topic {message.topic!r} is not a readings topic", None)
+    try:
+        refuse_oversized(message.payload)
+    except CareBridgeError as exc:
+        letter = oversized_letter(message.topic, message.payload, exc, edge_id)
+        return Intake(dead_letters=[letter])
     if not is_known_edge(edge_id):
         return whole("unknown_edge", f"edge {edge_id!r} is not registered or is disabled", edge_id)
     # A wholly valid batch, nearly every one, skips pydantic; any other is judged by it.
@@ -157,6 +165,15 @@ def _take_in(message: InboundMessage, is_known_edge: Callable[[str], bool]) -> I
             stored.append(reading.reading_id)
     intake.acks.append(PendingAck(edge_id, batch.header.batch_id, stored, rejected))
     return intake
+
+
+def oversized_letter(
+    topic: str, payload: bytes, exc: CareBridgeError, edge_id: str | None
+) -> DeadLetter:
+    """The dead letter of a payload refused for its size: its head only, or one bad edge
+    could fill the table, and the dead-letter listing, with a few huge messages."""
+    reason = f"{exc.reason}; the first {OVERSIZED_HEAD_BYTES:,} bytes are kept"
+    return DeadLetter(topic, exc.code, reason, payload[:OVERSIZED_HEAD_BYTES], edge_id=edge_id)
 
 
 def _group_by_measurement(readings: Iterable[Reading]) -> list[list[Reading]]:

@@ -4,9 +4,9 @@ import json
 import uuid
 from datetime import UTC, datetime
 
-from cloud.ingest.intake import InboundMessage, take_in
+from cloud.ingest.intake import OVERSIZED_HEAD_BYTES, InboundMessage, take_in
 from protocols import topics
-from protocols.messages import ReadingsBatch, encode
+from protocols.messages import MAX_EDGE_PAYLOAD_BYTES, ReadingsBatch, encode
 from protocols.reading import StatusFlag
 from simulators.readings import SimulatedCuff
 
@@ -88,3 +88,27 @@ def test_an_unexpected_failure_becomes_a_dead_letter_not_a_crash():
     intake = take_in(_message(readings)[1], broken_registry)
     assert [d.code for d in intake.dead_letters] == ["internal_error"]
     assert "registry exploded" in intake.dead_letters[0].reason
+
+
+def test_an_oversized_payload_is_dead_lettered_unparsed_with_its_head_kept():
+    readings = SimulatedCuff("C1").measure(128, 82, 70, patient_id="P1", at=NOW)
+    _, message = _message(readings)
+    # Valid JSON but for its size: it is refused before anything reads it.
+    padded = message.payload[:-1] + b" " * MAX_EDGE_PAYLOAD_BYTES + b"}"
+    intake = take_in(InboundMessage(message.topic, padded), known)
+    assert intake.accepted == []
+    assert intake.acks == []
+    (letter,) = intake.dead_letters
+    assert letter.code == "message_too_large"
+    assert letter.edge_id == "edge-1"
+    assert f"payload of {len(padded):,} bytes" in letter.reason
+    assert letter.payload == padded[:OVERSIZED_HEAD_BYTES]
+
+
+def test_a_payload_at_the_limit_is_read_as_usual():
+    readings = SimulatedCuff("C1").measure(128, 82, 70, patient_id="P1", at=NOW)
+    _, message = _message(readings)
+    padded = message.payload[:-1] + b" " * (MAX_EDGE_PAYLOAD_BYTES - len(message.payload)) + b"}"
+    assert len(padded) == MAX_EDGE_PAYLOAD_BYTES
+    intake = take_in(InboundMessage(message.topic, padded), known)
+    assert [a.reading for a in intake.accepted] == readings

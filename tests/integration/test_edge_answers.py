@@ -11,8 +11,9 @@ import pytest
 
 from cloud.db import care_store
 from cloud.db.edge_answers import apply_edge_answers
+from cloud.ingest.intake import OVERSIZED_HEAD_BYTES
 from protocols import topics
-from protocols.messages import QuestionnaireAnswers, encode
+from protocols.messages import MAX_EDGE_PAYLOAD_BYTES, QuestionnaireAnswers, encode
 from tests.conftest import make_user
 
 GOOD = {"symptoms": ["none"], "medication": "always", "salt": "light", "exercise_days": 5}
@@ -69,3 +70,12 @@ def test_good_answers_are_stored_with_the_phones_time_and_bad_ones_refused(conn)
     codes = [r[0] for r in conn.execute("SELECT code FROM dead_letters ORDER BY dead_letter_id")]
     assert codes == [*refused, "malformed_message", "edge_mismatch", "unknown_edge"]
     assert conn.execute("SELECT count(*) FROM questionnaire_responses").fetchone() == (1,)
+
+
+def test_oversized_answers_are_dead_lettered_before_they_are_read(conn):
+    payload = _answers()[:-1] + b" " * MAX_EDGE_PAYLOAD_BYTES + b"}"
+    topic = topics.questionnaire_answers("home-a")
+    assert apply_edge_answers(conn, topic, payload, "Asia/Shanghai") is None
+    row = conn.execute("SELECT code, edge_id, length(payload) FROM dead_letters").fetchone()
+    assert row == ("message_too_large", "home-a", OVERSIZED_HEAD_BYTES)
+    assert conn.execute("SELECT count(*) FROM questionnaire_responses").fetchone() == (0,)

@@ -1,22 +1,40 @@
 import json
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
 from protocols import topics
-from protocols.errors import MalformedMessageError, SchemaViolationError, UnsupportedVersionError
+from protocols.errors import (
+    MalformedMessageError,
+    OversizedMessageError,
+    SchemaViolationError,
+    UnsupportedVersionError,
+)
 from protocols.messages import (
+    MAX_EDGE_PAYLOAD_BYTES,
+    MAX_READINGS_PER_BATCH,
     Ack,
     EdgeState,
     EdgeStatus,
     ReadingsBatch,
     decode,
     encode,
+    refuse_oversized,
     split_readings_batch,
 )
-from protocols.metrics import Metric
-from protocols.reading import DeviceKind, DeviceRef, Reading, Source
+from protocols.metrics import Metric, canonical_unit
+from protocols.reading import (
+    BodyPosition,
+    DeviceKind,
+    DeviceRef,
+    MealContext,
+    MeasurementContext,
+    MeasurementSite,
+    Reading,
+    Source,
+    StatusFlag,
+)
 from protocols.schema_export import MODELS, SCHEMA_DIR, render
 
 NOW = datetime(2026, 11, 24, 8, 0, tzinfo=UTC)
@@ -120,3 +138,53 @@ def test_a_third_party_gateway_can_validate_against_the_published_schema():
     broken["readings"][0]["metric"] = "cholesterol"
     with pytest.raises(jsonschema.ValidationError):
         jsonschema.validate(broken, schema)
+
+
+def _longest(values):
+    return max(values, key=lambda v: len(v.value))
+
+
+def test_the_largest_valid_readings_batch_fits_the_edge_payload_limit():
+    # Every field at its longest; texts of four-byte characters, the most bytes a
+    # character takes. Raising a field's limit without the payload limit fails here.
+    wide = "😀" * 128
+    ident = "x" * 64
+    far = timezone(timedelta(hours=-9, minutes=-30))
+    at = datetime(2026, 12, 31, 23, 59, 59, 999999, tzinfo=far)
+    metric = max(Metric, key=lambda m: len(m.value) + len(canonical_unit(m)))
+    reading = Reading.create(
+        device=DeviceRef(kind=_longest(DeviceKind), model=wide, serial=ident, manufacturer=wide),
+        record_key=wide,
+        metric=metric,
+        value=-1.2345678901234567e-300,
+        unit=canonical_unit(metric),
+        measured_at=at,
+        received_at=at,
+        device_time=at,
+        source=_longest(Source),
+        patient_id=ident,
+        staff_id=ident,
+        context=MeasurementContext(
+            meal=_longest(MealContext),
+            body_position=_longest(BodyPosition),
+            site=_longest(MeasurementSite),
+            device_user_index=255,
+        ),
+        flags=frozenset(StatusFlag),
+    )
+    batch = ReadingsBatch(
+        edge_id=ident,
+        batch_id=uuid.uuid4(),
+        sent_at=at,
+        readings=[reading] * MAX_READINGS_PER_BATCH,
+    )
+    payload = encode(batch)
+    assert len(payload) > MAX_EDGE_PAYLOAD_BYTES / 2  # the limit is not far above it
+    refuse_oversized(payload)  # does not raise
+
+
+def test_a_payload_over_the_limit_is_refused_with_its_size():
+    refuse_oversized(b"x" * MAX_EDGE_PAYLOAD_BYTES)
+    with pytest.raises(OversizedMessageError, match=r"payload of 4,194,305 bytes") as caught:
+        refuse_oversized(b"x" * (MAX_EDGE_PAYLOAD_BYTES + 1))
+    assert caught.value.code == "message_too_large"
