@@ -59,6 +59,9 @@ class CloudSettings(BaseSettings):
     ingest_linger_ms: int = Field(default=20, ge=0)
     ingest_queue_max_messages: int = Field(default=1000, ge=1)
     """Messages held in memory before the worker stops reading from the broker."""
+    ingest_queue_max_bytes: int = Field(default=256 * 1024 * 1024, ge=1)
+    """Payload bytes held in memory before the worker stops reading from the broker (one
+    message larger than this is still taken, alone)."""
     ingest_retry_max_s: float = Field(default=10.0, gt=0)
     ingest_heartbeat_s: float = Field(default=2.0, gt=0)
     ingest_profile_cache_patients: int = Field(default=100_000, ge=1)

@@ -73,6 +73,12 @@ class IngestMetrics:
             ["worker"],
             registry=self.registry,
         ).labels(**labels)
+        self.queue_bytes = Gauge(
+            "carebridge_ingest_queue_bytes",
+            "Payload bytes held in memory, queued or in the flush under way",
+            ["worker"],
+            registry=self.registry,
+        ).labels(**labels)
         self.database_up = Gauge(
             "carebridge_ingest_database_up",
             "1 when the last database call worked",

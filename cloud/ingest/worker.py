@@ -2,8 +2,9 @@
 
 Threads: paho's network thread only queues messages; one writer thread takes them in,
 flushes a batch per transaction and then, only after the commit, publishes the edges' acks
-and sends the PUBACKs. Memory is bounded twice: the broker sends at most `Receive Maximum`
-unacknowledged messages, and the in-memory queue has a fixed size.
+and sends the PUBACKs. Memory is bounded three ways: the broker sends at most `Receive Maximum`
+unacknowledged messages, the in-memory queue has a fixed size, and the payloads held at
+once have a byte budget (`PayloadBudget`).
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from cloud.alerts.rules import SESSION_WINDOW, evaluate
 from cloud.db import assignment_store, edge_answers, ingest_store, reading_notify
 from cloud.ingest.intake import DeadLetter, InboundMessage, Intake, PendingAck, take_in
 from cloud.ingest.metrics import IngestMetrics
+from cloud.ingest.payload_budget import PayloadBudget
 from cloud.ingest.profile_cache import PROFILE_CHANNEL, ProfileCache
 from cloud.ingest.resent_copies import first_of_each_id
 from cloud.mqtt_client import cloud_client
@@ -62,6 +64,8 @@ class IngestWorker:
         self.started_at = datetime.now(UTC)
         self._queue: queue.Queue[_Queued] = queue.Queue(settings.ingest_queue_max_messages)
         self._requests: queue.Queue[_Queued] = queue.Queue()
+        self.payload_budget = PayloadBudget(settings.ingest_queue_max_bytes)
+        self.metrics.queue_bytes.set_function(lambda: self.payload_budget.held_bytes)
         """Edges' requests (assignments, questionnaire answers): few, applied one by one."""
         self._stop = threading.Event()
         self._generation = 0
@@ -108,6 +112,7 @@ class IngestWorker:
         log.warning("disconnected from broker", extra={"reason": str(rc)})
 
     def _on_message(self, _c: mqtt.Client, _u: object, msg: mqtt.MQTTMessage) -> None:
+        self.payload_budget.take(len(msg.payload))
         item = _Queued(
             InboundMessage(msg.topic, msg.payload, msg.mid), self._generation, time.monotonic()
         )
@@ -140,6 +145,7 @@ class IngestWorker:
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout)
+        self.payload_budget.close()
         self._client.disconnect()
         self._client.loop_stop()
         if self._conn is not None:
@@ -163,9 +169,15 @@ class IngestWorker:
                     last_beat = time.monotonic()
                     self._with_db(self._heartbeat)
                 self._apply_requests()
-                batch, intake = self._collect()
-                if batch:
-                    self._flush(batch, intake)
+                batch: list[_Queued] = []
+                try:
+                    intake = self._collect(batch)
+                    if batch:
+                        self._flush(batch, intake)
+                finally:
+                    # Flushed or not (a bug), the writer lets go of these payloads: an
+                    # unflushed one is redelivered by the broker, never PUBACKed here.
+                    self.payload_budget.give_back(sum(len(i.message.payload) for i in batch))
             except Exception:
                 # A bug must not end the only thread that stores and acknowledges. Whatever
                 # the failed step held stays unacknowledged: the broker sends it again on the
@@ -174,18 +186,18 @@ class IngestWorker:
                 self.metrics.internal_errors.inc()
                 time.sleep(0.5)
 
-    def _collect(self) -> tuple[list[_Queued], Intake]:
-        """Wait for a first message, then gather more until the linger ends or the batch is full.
+    def _collect(self, batch: list[_Queued]) -> Intake:
+        """Wait for a first message, then gather more into `batch` until the linger ends or
+        the batch is full; what they hold.
 
         The linger counts from when the first message arrived, not from now: one that waited
         in the queue through the previous flush has lingered already, so the next flush
         takes whatever is queued and starts at once."""
-        batch: list[_Queued] = []
         intake = Intake()
         try:
             first = self._queue.get(timeout=self.settings.ingest_heartbeat_s)
         except queue.Empty:
-            return batch, intake
+            return intake
         deadline = first.arrived + self.settings.ingest_linger_ms / 1000
         item: _Queued | None = first
         while item is not None:
@@ -202,7 +214,7 @@ class IngestWorker:
                 )
             except queue.Empty:
                 item = None
-        return batch, intake
+        return intake
 
     def _flush(self, batch: list[_Queued], intake: Intake) -> None:
         started = time.monotonic()
@@ -280,30 +292,36 @@ class IngestWorker:
     def _apply_requests(self) -> None:
         while not self._requests.empty():
             item = self._requests.get_nowait()
-            message = item.message
-            handler = _request_handler(message.topic)
-            assert handler is not None  # only such topics are queued here
-            apply, result_topic = handler
             try:
-                answer = self._with_db(
-                    lambda conn, m=message, f=apply: f(
-                        conn, m.topic, m.payload, self.settings.timezone
-                    ),
-                    retry_forever=True,
-                )
-            except Exception as exc:
-                # The edge sends it again until it hears back; one bad one must not stop ingest.
-                log.error(
-                    "edge request failed",
-                    extra={"topic": message.topic, "error": f"{type(exc).__name__}: {exc}"},
-                    exc_info=not isinstance(exc, psycopg.Error),
-                )
-                answer = None
-            if answer is not None:
-                edge_id, result = answer
-                self._client.publish(result_topic(edge_id), encode(result), qos=1)
-            if item.generation == self._generation:
-                self._client.ack(message.mid, 1)
+                self._apply_request(item)
+            finally:
+                self.payload_budget.give_back(len(item.message.payload))
+
+    def _apply_request(self, item: _Queued) -> None:
+        message = item.message
+        handler = _request_handler(message.topic)
+        assert handler is not None  # only such topics are queued here
+        apply, result_topic = handler
+        try:
+            answer = self._with_db(
+                lambda conn, m=message, f=apply: f(
+                    conn, m.topic, m.payload, self.settings.timezone
+                ),
+                retry_forever=True,
+            )
+        except Exception as exc:
+            # The edge sends it again until it hears back; one bad one must not stop ingest.
+            log.error(
+                "edge request failed",
+                extra={"topic": message.topic, "error": f"{type(exc).__name__}: {exc}"},
+                exc_info=not isinstance(exc, psycopg.Error),
+            )
+            answer = None
+        if answer is not None:
+            edge_id, result = answer
+            self._client.publish(result_topic(edge_id), encode(result), qos=1)
+        if item.generation == self._generation:
+            self._client.ack(message.mid, 1)
 
     def _heartbeat(self, conn: psycopg.Connection) -> None:
         ingest_store.record_heartbeat(conn, self.worker_id, self.started_at, self.counters)

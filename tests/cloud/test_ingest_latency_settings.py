@@ -39,7 +39,8 @@ def test_messages_that_waited_through_a_flush_are_flushed_without_lingering_agai
     for n in range(3):
         _queued(worker, long_ago, n)
     started = time.monotonic()
-    batch, intake = worker._collect()
+    batch: list[_Queued] = []
+    intake = worker._collect(batch)
     assert time.monotonic() - started < 0.15  # well under the 300 ms linger
     assert [item.message.mid for item in batch] == [0, 1, 2]
     assert len(intake.dead_letters) == 3  # judged as they were collected
@@ -49,6 +50,7 @@ def test_a_fresh_message_still_waits_for_company_until_the_linger_ends() -> None
     worker = _worker(linger_ms=200)
     _queued(worker, time.monotonic(), 0)
     started = time.monotonic()
-    batch, _ = worker._collect()
+    batch: list[_Queued] = []
+    worker._collect(batch)
     assert time.monotonic() - started >= 0.18
     assert len(batch) == 1
