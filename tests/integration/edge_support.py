@@ -6,6 +6,7 @@ import time
 import uuid
 from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
 import paho.mqtt.client as mqtt
 import psycopg
@@ -22,16 +23,18 @@ def register_edge(database_url: str, edge_id: str) -> None:
         conn.execute("INSERT INTO edges (edge_id, mode) VALUES (%s, 'centre')", (edge_id,))
 
 
-def start_ingest(database_url: str, broker_port: int, worker_id: str) -> IngestWorker:
-    worker = IngestWorker(
-        CloudSettings(
-            database_url=database_url,
-            mqtt_port=broker_port,
-            ingest_worker_id=worker_id,
-            ingest_heartbeat_s=0.5,
-            ingest_retry_max_s=1.0,
-        )
-    )
+def start_ingest(
+    database_url: str, broker_port: int, worker_id: str, **settings: Any
+) -> IngestWorker:
+    """A started worker, connected and subscribed; `settings` override CloudSettings'."""
+    values: dict[str, Any] = {
+        "database_url": database_url,
+        "mqtt_port": broker_port,
+        "ingest_worker_id": worker_id,
+        "ingest_heartbeat_s": 0.5,
+        "ingest_retry_max_s": 1.0,
+    }
+    worker = IngestWorker(CloudSettings(**{**values, **settings}))
     worker.start()
     deadline = time.monotonic() + 10
     while not worker.broker_connected:

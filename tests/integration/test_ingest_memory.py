@@ -16,11 +16,10 @@ import pytest
 
 from cloud.ingest.intake import OVERSIZED_HEAD_BYTES
 from cloud.ingest.worker import IngestWorker
-from cloud.settings import CloudSettings
 from protocols import topics
 from protocols.messages import MAX_EDGE_PAYLOAD_BYTES, Ack, ReadingsBatch, decode, encode
 from simulators.readings import SimulatedGlucoseMeter
-from tests.integration.edge_support import register_edge, stored
+from tests.integration.edge_support import register_edge, start_ingest, stored
 
 EDGE = "edge-memory"
 
@@ -72,26 +71,6 @@ class Edge:
         self.client.loop_stop()
 
 
-def _start_worker(database_url: str, port: int, max_bytes: int) -> IngestWorker:
-    worker = IngestWorker(
-        CloudSettings(
-            database_url=database_url,
-            mqtt_port=port,
-            ingest_worker_id="w-memory",
-            ingest_heartbeat_s=0.5,
-            ingest_retry_max_s=1.0,
-            ingest_queue_max_bytes=max_bytes,
-        )
-    )
-    worker.start()
-    deadline = time.monotonic() + 10
-    while not worker.broker_connected:
-        assert time.monotonic() < deadline, "ingest worker did not connect"
-        time.sleep(0.05)
-    time.sleep(0.3)  # let the shared subscription settle
-    return worker
-
-
 def _reported_queue_bytes(worker: IngestWorker) -> float | None:
     return worker.metrics.registry.get_sample_value(
         "carebridge_ingest_queue_bytes", {"worker": worker.worker_id}
@@ -104,7 +83,7 @@ def test_a_stalled_database_holds_no_more_than_the_budget_and_loses_nothing(data
     batches = [edge.batch(readings_per_batch=10) for _ in range(30)]
     payloads = [encode(b) for b in batches]
     budget = 3 * max(len(p) for p in payloads)
-    worker = _start_worker(database_url, broker.port, budget)
+    worker = start_ingest(database_url, broker.port, "w-memory", ingest_queue_max_bytes=budget)
     # Another transaction holds the rollup table, so every flush waits inside the database.
     stall = psycopg.connect(database_url)
     try:
@@ -136,7 +115,7 @@ def test_an_oversized_message_becomes_a_dead_letter_and_the_next_one_is_stored(
 ):
     register_edge(database_url, EDGE)
     edge = Edge(broker.port)
-    worker = _start_worker(database_url, broker.port, 64 * 1024)
+    worker = start_ingest(database_url, broker.port, "w-memory", ingest_queue_max_bytes=64 * 1024)
     try:
         good = edge.batch(readings_per_batch=3)
         huge = encode(good)[:-1] + b" " * MAX_EDGE_PAYLOAD_BYTES + b"}"
