@@ -1,4 +1,5 @@
-"""`python -m cloud serve | ingest | migrate | add-edge EDGE_ID`."""
+"""`python -m cloud serve | ingest | migrate | retention | add-edge EDGE_ID |
+replay-dead-letters`."""
 
 from __future__ import annotations
 
@@ -28,6 +29,27 @@ def main(argv: list[str] | None = None) -> int:
     add_edge.add_argument("edge_id")
     add_edge.add_argument("--mode", choices=["centre", "home"], default="centre")
     add_edge.add_argument("--label")
+    replay = sub.add_parser(
+        "replay-dead-letters",
+        help="publish chosen dead letters to ingest again, once their cause is fixed",
+    )
+    replay.add_argument(
+        "--id", type=int, action="append", default=[], dest="ids", help="a dead letter's id"
+    )
+    replay.add_argument(
+        "--code",
+        action="append",
+        default=[],
+        dest="codes",
+        help="every dead letter with this code (e.g. internal_error, storage_rejected)",
+    )
+    replay.add_argument(
+        "--again", action="store_true", help="include letters that were replayed before"
+    )
+    replay.add_argument("--dry-run", action="store_true", help="say what would be published")
+    replay.add_argument(
+        "--wait", type=float, default=30.0, help="seconds to wait for the acks (default 30)"
+    )
     args = parser.parse_args(argv)
     settings = get_settings()
     configure_logging(settings.log_level, service=f"cloud-{args.command}")
@@ -53,6 +75,22 @@ def main(argv: list[str] | None = None) -> int:
             dropped = drop_old_readings(conn, timedelta(days=days))
         print(f"dropped {len(dropped)} chunk(s) of readings older than {days} days")
         return 0
+    if args.command == "replay-dead-letters":
+        from cloud.ingest.dead_letter_replay import Selection, replay_dead_letters
+        from protocols.errors import CareBridgeError
+
+        try:
+            outcome = replay_dead_letters(
+                settings,
+                Selection(ids=args.ids, codes=args.codes, again=args.again),
+                dry_run=args.dry_run,
+                wait_s=args.wait,
+            )
+        except CareBridgeError as exc:
+            print(f"replay-dead-letters: {exc.reason}", file=sys.stderr)
+            return 1
+        # Non-zero unless every replayed reading is now stored, so a script can tell.
+        return 0 if outcome.all_stored else 1
     if args.command == "add-edge":
         import psycopg
 

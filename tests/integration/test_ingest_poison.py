@@ -1,6 +1,7 @@
 """A message that cannot be stored, on real Mosquitto and TimescaleDB: it becomes a dead
 letter with its raw payload and a refusal to its edge, the messages flushed with it are
-stored and acknowledged, and the worker goes on storing what comes after.
+stored and acknowledged, and the worker goes on storing what comes after; once the cause
+is fixed, replaying the dead letter stores it.
 
 The failure is injected into the rule evaluation (it runs inside the storing transaction)
 for one patient: once as the database refusing the batch, once as a bug of our own code —
@@ -12,6 +13,7 @@ from __future__ import annotations
 import threading
 import time
 import uuid
+from dataclasses import replace
 from datetime import UTC, datetime
 
 import paho.mqtt.client as mqtt
@@ -19,6 +21,7 @@ import psycopg
 import pytest
 
 from cloud.ingest import worker as worker_module
+from cloud.ingest.dead_letter_replay import ReplayError, Selection, replay_dead_letters
 from cloud.ingest.worker import IngestWorker
 from protocols import topics
 from protocols.messages import Ack, ReadingsBatch, decode, encode
@@ -167,3 +170,50 @@ def test_a_failing_step_outside_a_flush_does_not_stop_the_writer(database_url, b
         worker.stop()
     assert stored(database_url, [r.reading_id for r in batch.readings]) == (1, 1)
     assert internal_errors == 1
+
+
+def test_once_the_bug_is_fixed_a_replayed_dead_letter_is_stored_once_and_the_edge_told(
+    database_url, broker, monkeypatch
+):
+    register_edge(database_url, EDGE)
+    _poison_rules(monkeypatch, TypeError("a bug of ours"))
+    worker = start_ingest(database_url, broker.port, "w-replay")
+    edge = Edge(broker.port)
+    said: list[str] = []
+    try:
+        poison, _ = edge.publish(POISON_PATIENT)
+        edge.wait_acked([poison])
+        assert edge.acks[poison.batch_id].stored == []
+        monkeypatch.undo()  # the fix is deployed
+        chosen = Selection(codes=["internal_error"])
+        first = replay_dead_letters(worker.settings, chosen, wait_s=20, say=said.append)
+        again = replay_dead_letters(worker.settings, chosen, wait_s=20, say=said.append)
+        forced = replay_dead_letters(
+            worker.settings, replace(chosen, again=True), wait_s=20, say=said.append
+        )
+        deadline = time.monotonic() + 10
+        while not edge.acks[poison.batch_id].stored:
+            assert time.monotonic() < deadline, "the edge never heard its readings were stored"
+            time.sleep(0.05)
+    finally:
+        edge.close()
+        worker.stop()
+
+    ids = [r.reading_id for r in poison.readings]
+    assert (first.published, first.all_stored) == (1, True)
+    assert set(first.acked[poison.batch_id].stored) == set(ids)
+    assert "  dead letter 1: 1 reading(s) stored, 0 refused" in said
+    assert again.published == 0 and "nothing to replay (0 dead letter(s) chosen)" in said
+    assert (forced.published, forced.all_stored) == (1, True)  # idempotent: stored already
+    assert stored(database_url, ids) == (len(ids), len(ids))
+    assert set(edge.acks[poison.batch_id].stored) == set(ids)
+    with psycopg.connect(database_url) as conn:
+        letters = conn.execute(
+            "SELECT code, replays, replayed_at IS NOT NULL FROM dead_letters"
+        ).fetchall()
+    assert letters == [("internal_error", 2, True)]  # kept, with its replays counted
+
+
+def test_replaying_needs_a_choice_of_letters():
+    with pytest.raises(ReplayError, match="by id or by code"):
+        Selection()
