@@ -87,7 +87,7 @@ def list_dead_letters(
     params = {"code": code, "limit": limit, "offset": offset}
     rows = conn.execute(
         f"""SELECT dead_letter_id, received_at, edge_id, topic, code, reason, reading_id,
-                   item_index, payload, replayed_at, replays
+                   item_index, payload, replayed_at, replays, repeats, last_repeat_at
             FROM dead_letters WHERE {where}
             ORDER BY dead_letter_id DESC LIMIT %(limit)s OFFSET %(offset)s""",
         params,

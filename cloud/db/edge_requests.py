@@ -22,9 +22,18 @@ M = TypeVar("M", bound=BaseModel)
 
 
 def dead_letter(
-    conn: psycopg.Connection, topic: str, payload: bytes, code: str, reason: str
+    conn: psycopg.Connection,
+    topic: str,
+    payload: bytes,
+    code: str,
+    reason: str,
+    *,
+    resent: bool = False,
 ) -> None:
-    letter = DeadLetter(topic, code, reason, payload, edge_id=topics.edge_id_of(topic))
+    """`resent`: the edge gets no answer, so it will send this again (`DeadLetter.resent`)."""
+    letter = DeadLetter(
+        topic, code, reason, payload, edge_id=topics.edge_id_of(topic), resent=resent
+    )
     ingest_store.insert_dead_letters(conn, [letter])
 
 
@@ -47,12 +56,13 @@ def decode_from_edge(
             payload,
             "unknown_edge",
             f"edge {edge_id!r} is not registered or is disabled",
+            resent=True,
         )
         return None
     try:
         message = decode(payload, model)
     except CareBridgeError as exc:
-        dead_letter(conn, topic, payload, exc.code, exc.reason)
+        dead_letter(conn, topic, payload, exc.code, exc.reason, resent=True)
         return None
     claimed = getattr(message, "edge_id", None)
     if claimed != edge_id:
@@ -62,6 +72,7 @@ def decode_from_edge(
             payload,
             "edge_mismatch",
             f"message says edge {claimed!r}, topic {edge_id!r}",
+            resent=True,
         )
         return None
     return edge_id, message

@@ -341,15 +341,41 @@ def queue_for_trends(conn: psycopg.Connection, patient_ids: Sequence[str]) -> No
         )
 
 
+# A resent letter's key names its edge, topic, code and hour: an edge that is not answered
+# sends the same again every ack timeout, and a decommissioned edge left running would
+# otherwise add a full copy of its outbox to the table twice a minute, for ever.
+_INSERT_DEAD_LETTER = """
+INSERT INTO dead_letters
+    (edge_id, topic, code, reason, reading_id, item_index, payload, repeat_key)
+VALUES (%(edge_id)s, %(topic)s, %(code)s, %(reason)s, %(reading_id)s, %(item_index)s,
+        %(payload)s,
+        CASE WHEN %(resent)s::boolean THEN concat_ws(' ', %(edge_id)s::text, %(topic)s::text,
+             %(code)s::text,
+             to_char(date_trunc('hour', now() AT TIME ZONE 'UTC'), 'YYYY-MM-DD"T"HH24')) END)
+ON CONFLICT (repeat_key) WHERE repeat_key IS NOT NULL DO UPDATE
+    SET repeats = dead_letters.repeats + 1, last_repeat_at = now()
+"""
+
+
 def insert_dead_letters(conn: psycopg.Connection, letters: Sequence[DeadLetter]) -> None:
+    """Keep each letter; a resent one (`DeadLetter.resent`) whose edge, topic and code
+    have a letter this hour already is counted on it (`repeats`) instead."""
     if not letters:
         return
     with conn.cursor() as cur:
         cur.executemany(
-            "INSERT INTO dead_letters (edge_id, topic, code, reason, reading_id, item_index, "
-            "payload) VALUES (%s, %s, %s, %s, %s, %s, %s)",
+            _INSERT_DEAD_LETTER,
             [
-                (d.edge_id, d.topic, d.code, d.reason, d.reading_id, d.item_index, d.payload)
+                {
+                    "edge_id": d.edge_id,
+                    "topic": d.topic,
+                    "code": d.code,
+                    "reason": d.reason,
+                    "reading_id": d.reading_id,
+                    "item_index": d.item_index,
+                    "payload": d.payload,
+                    "resent": d.resent,
+                }
                 for d in letters
             ],
         )

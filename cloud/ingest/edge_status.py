@@ -66,11 +66,15 @@ class EdgeStatusListener:
         try:
             status = decode(payload, EdgeStatus)
         except CareBridgeError as exc:
-            self._dead_letter(DeadLetter(topic, exc.code, exc.reason, payload, topic_edge))
+            self._dead_letter(
+                DeadLetter(topic, exc.code, exc.reason, payload, topic_edge, resent=True)
+            )
             return
         if status.edge_id != topic_edge:
             reason = f"status of {status.edge_id} published under {topic_edge}"
-            self._dead_letter(DeadLetter(topic, "edge_mismatch", reason, payload, topic_edge))
+            self._dead_letter(
+                DeadLetter(topic, "edge_mismatch", reason, payload, topic_edge, resent=True)
+            )
             return
         with self._pool.connection() as conn:
             edge_status_store.record_status(conn, status, received_at)

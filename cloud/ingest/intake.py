@@ -43,6 +43,9 @@ class DeadLetter:
     edge_id: str | None = None
     reading_id: uuid.UUID | None = None
     item_index: int | None = None
+    resent: bool = False
+    """The edge was told nothing, so it will send this again (every ack timeout, for as
+    long as the cause lasts): repeats within the hour count on one letter."""
 
 
 @dataclass(frozen=True)
@@ -78,6 +81,7 @@ def take_in(message: InboundMessage, is_known_edge: Callable[[str], bool]) -> In
                     reason=f"{type(exc).__name__}: {exc}",
                     payload=message.payload,
                     edge_id=topics.edge_id_of(message.topic),
+                    resent=True,
                 )
             ]
         )
@@ -85,7 +89,9 @@ def take_in(message: InboundMessage, is_known_edge: Callable[[str], bool]) -> In
 
 def _take_in(message: InboundMessage, is_known_edge: Callable[[str], bool]) -> Intake:
     def whole(code: str, reason: str, edge_id: str | None) -> Intake:
-        letter = DeadLetter(message.topic, code, reason, message.payload, edge_id=edge_id)
+        letter = DeadLetter(
+            message.topic, code, reason, message.payload, edge_id=edge_id, resent=True
+        )
         return Intake(dead_letters=[letter])
 
     edge_id = topics.edge_id_of(message.topic)
@@ -173,7 +179,8 @@ def oversized_letter(
     """The dead letter of a payload refused for its size: its head only, or one bad edge
     could fill the table, and the dead-letter listing, with a few huge messages."""
     reason = f"{exc.reason}; the first {OVERSIZED_HEAD_BYTES:,} bytes are kept"
-    return DeadLetter(topic, exc.code, reason, payload[:OVERSIZED_HEAD_BYTES], edge_id=edge_id)
+    head = payload[:OVERSIZED_HEAD_BYTES]
+    return DeadLetter(topic, exc.code, reason, head, edge_id=edge_id, resent=True)
 
 
 def _group_by_measurement(readings: Iterable[Reading]) -> list[list[Reading]]:
