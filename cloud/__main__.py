@@ -21,9 +21,17 @@ def main(argv: list[str] | None = None) -> int:
     )
     sub.add_parser("ingest", help="a standalone ingest worker (start several to share the load)")
     sub.add_parser("migrate", help="apply pending schema migrations")
-    retention = sub.add_parser("retention", help="drop raw readings older than the horizon")
+    retention = sub.add_parser(
+        "retention", help="drop raw readings and dead letters older than their horizons"
+    )
     retention.add_argument(
         "--days", type=int, help="horizon in days (default: CAREBRIDGE_RETENTION_DAYS)"
+    )
+    retention.add_argument(
+        "--dead-letter-days",
+        type=int,
+        help="dead letters' horizon (default: CAREBRIDGE_DEAD_LETTER_RETENTION_DAYS, "
+        "else the readings' horizon)",
     )
     add_edge = sub.add_parser("add-edge", help="register an edge agent")
     add_edge.add_argument("edge_id")
@@ -65,15 +73,25 @@ def main(argv: list[str] | None = None) -> int:
 
         import psycopg
 
-        from cloud.db.retention import drop_old_readings
+        from cloud.db.retention import delete_old_dead_letters, drop_old_readings
 
         days = args.days or settings.retention_days
-        if not days:
-            print("no retention horizon set (CAREBRIDGE_RETENTION_DAYS or --days): keeping all")
-            return 0
+        letter_days = args.dead_letter_days or settings.dead_letter_retention_days or days
         with psycopg.connect(settings.database_url, autocommit=True) as conn:
-            dropped = drop_old_readings(conn, timedelta(days=days))
-        print(f"dropped {len(dropped)} chunk(s) of readings older than {days} days")
+            if days:
+                dropped = drop_old_readings(conn, timedelta(days=days))
+                print(f"dropped {len(dropped)} chunk(s) of readings older than {days} days")
+            else:
+                print("no readings horizon (CAREBRIDGE_RETENTION_DAYS or --days): keeping all")
+            if letter_days:
+                deleted = delete_old_dead_letters(
+                    conn,
+                    timedelta(days=letter_days),
+                    lambda n: print(f"  {n:,} dead letters deleted so far", flush=True),
+                )
+                print(f"deleted {deleted:,} dead letter(s) older than {letter_days} days")
+            else:
+                print("no dead-letter horizon: keeping all")
         return 0
     if args.command == "replay-dead-letters":
         from cloud.ingest.dead_letter_replay import Selection, replay_dead_letters

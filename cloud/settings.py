@@ -40,6 +40,9 @@ class CloudSettings(BaseSettings):
     """The hospital's time zone: it decides which calendar day a reading belongs to."""
     retention_days: int | None = Field(default=None, ge=1)
     """Drop raw readings older than this (whole chunks); None keeps them for ever."""
+    dead_letter_retention_days: int | None = Field(default=None, ge=1)
+    """Delete dead letters older than this; None: the readings' horizon, if there is one.
+    They hold readings too, which should not outlive the stored ones."""
 
     sweep_interval_s: float = Field(default=30.0, gt=0)
     """How often the clinical sweeps run (escalations, no-repeat, trends; adherence hourly)."""

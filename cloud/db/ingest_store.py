@@ -362,6 +362,9 @@ def insert_dead_letters(conn: psycopg.Connection, letters: Sequence[DeadLetter])
     have a letter this hour already is counted on it (`repeats`) instead."""
     if not letters:
         return
+    # Repeats are updates of a shared row: taken in one key order by every worker, so two
+    # flushes holding the same two cannot deadlock.
+    ordered = sorted(letters, key=lambda d: (d.resent, d.edge_id or "", d.topic, d.code))
     with conn.cursor() as cur:
         cur.executemany(
             _INSERT_DEAD_LETTER,
@@ -376,7 +379,7 @@ def insert_dead_letters(conn: psycopg.Connection, letters: Sequence[DeadLetter])
                     "payload": d.payload,
                     "resent": d.resent,
                 }
-                for d in letters
+                for d in ordered
             ],
         )
 

@@ -3,14 +3,18 @@
 The Apache edition has no background retention policy, so this is run as a job
 (`python -m cloud retention`, e.g. nightly from cron or a systemd timer). Daily rollups are
 kept; only raw readings older than the horizon go, with their entries in
-`retimed_readings`.
+`retimed_readings`. The same job deletes old dead letters (an ordinary table), in slices,
+so no one transaction holds a large part of it.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import timedelta
 
 import psycopg
+
+DEAD_LETTER_SLICE = 10_000
 
 
 def drop_old_readings(conn: psycopg.Connection, older_than: timedelta) -> list[str]:
@@ -29,3 +33,26 @@ def drop_old_readings(conn: psycopg.Connection, older_than: timedelta) -> list[s
             (older_than,),
         )
     return [row[0] for row in rows]
+
+
+def delete_old_dead_letters(
+    conn: psycopg.Connection,
+    older_than: timedelta,
+    progress: Callable[[int], None] = lambda _deleted: None,
+) -> int:
+    """Delete dead letters received more than `older_than` ago, `DEAD_LETTER_SLICE` at a
+    time, each slice its own transaction; `progress` hears the running total."""
+    deleted = 0
+    while True:
+        with conn.transaction():
+            cur = conn.execute(
+                """DELETE FROM dead_letters WHERE dead_letter_id IN (
+                       SELECT dead_letter_id FROM dead_letters
+                       WHERE received_at < now() - %s::interval LIMIT %s)""",
+                (older_than, DEAD_LETTER_SLICE),
+            )
+        deleted += cur.rowcount
+        if cur.rowcount:
+            progress(deleted)
+        if cur.rowcount < DEAD_LETTER_SLICE:
+            return deleted

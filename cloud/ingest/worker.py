@@ -2,9 +2,9 @@
 
 Threads: paho's network thread only queues messages; one writer thread takes them in,
 flushes a batch per transaction and then, only after the commit, publishes the edges' acks
-and sends the PUBACKs. Memory is bounded three ways: the broker sends at most `Receive Maximum`
-unacknowledged messages, the in-memory queue has a fixed size, and the payloads held at
-once have a byte budget (`PayloadBudget`).
+and sends the PUBACKs. Memory is bounded three ways: the broker sends at most `Receive
+Maximum` unacknowledged messages, the in-memory queue has a fixed size, and the payloads
+held at once have a byte budget (`PayloadBudget`).
 """
 
 from __future__ import annotations
@@ -64,9 +64,9 @@ class IngestWorker:
         self.started_at = datetime.now(UTC)
         self._queue: queue.Queue[_Queued] = queue.Queue(settings.ingest_queue_max_messages)
         self._requests: queue.Queue[_Queued] = queue.Queue()
+        """Edges' requests (assignments, questionnaire answers): few, applied one by one."""
         self.payload_budget = PayloadBudget(settings.ingest_queue_max_bytes)
         self.metrics.queue_bytes.set_function(lambda: self.payload_budget.held_bytes)
-        """Edges' requests (assignments, questionnaire answers): few, applied one by one."""
         self._stop = threading.Event()
         self._generation = 0
         self._connected = threading.Event()
@@ -188,7 +188,7 @@ class IngestWorker:
 
     def _collect(self, batch: list[_Queued]) -> Intake:
         """Wait for a first message, then gather more into `batch` until the linger ends or
-        the batch is full; what they hold.
+        the batch is full; return what the gathered messages hold.
 
         The linger counts from when the first message arrived, not from now: one that waited
         in the queue through the previous flush has lingered already, so the next flush
