@@ -169,8 +169,9 @@ def _publish(
         if ack is None:
             outcome.unanswered.append(replay)
             say(
-                f"  {_letters(replay)}: no ack within {wait_s:g} s — refused again before "
-                "it could be acknowledged? See the newest dead letters"
+                f"  {_letters(replay)}: no ack within {wait_s:g} s — is an ingest worker "
+                "running? If so it was refused again, unread: see the dead letters (within "
+                "the hour, as a repeat on this one)"
             )
         else:
             outcome.refused_again += len(ack.rejected)

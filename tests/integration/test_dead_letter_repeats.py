@@ -24,6 +24,7 @@ def _batch_from(edge_id: str, systolic: int = 128) -> InboundMessage:
 
 
 def _store(database_url: str, messages: list[InboundMessage]) -> None:
+    # One transaction, so one now(): no turn of the hour can split the letters.
     with psycopg.connect(database_url) as conn:
         for message in messages:
             insert_dead_letters(conn, take_in(message, lambda edge: edge == "known").dead_letters)
@@ -40,10 +41,8 @@ def _letters(database_url: str) -> list[tuple]:
 def test_an_unanswered_edge_resending_adds_no_copies_within_the_hour(database_url):
     first = _batch_from("gone")
     resends = [_batch_from("gone") for _ in range(4)]  # new batch ids, as an outbox resends
-    _store(database_url, [first, *resends])
     broken = [InboundMessage(topics.readings("known"), b"{not json" + bytes([n])) for n in (1, 2)]
-    _store(database_url, broken)
-    _store(database_url, [_batch_from("other")])
+    _store(database_url, [first, *resends, *broken, _batch_from("other")])
     assert _letters(database_url) == [
         ("gone", "unknown_edge", 4, True),
         ("known", "malformed_message", 1, True),

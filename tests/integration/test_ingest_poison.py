@@ -20,8 +20,10 @@ import paho.mqtt.client as mqtt
 import psycopg
 import pytest
 
+from cloud.db.ingest_store import insert_dead_letters
 from cloud.ingest import worker as worker_module
 from cloud.ingest.dead_letter_replay import ReplayError, Selection, replay_dead_letters
+from cloud.ingest.intake import InboundMessage, take_in
 from cloud.ingest.worker import IngestWorker
 from protocols import topics
 from protocols.messages import Ack, ReadingsBatch, decode, encode
@@ -217,3 +219,31 @@ def test_once_the_bug_is_fixed_a_replayed_dead_letter_is_stored_once_and_the_edg
 def test_replaying_needs_a_choice_of_letters():
     with pytest.raises(ReplayError, match="by id or by code"):
         Selection()
+
+
+def test_a_replay_refused_again_unread_is_reported_unanswered_and_counted(database_url, broker):
+    register_edge(database_url, EDGE)
+    unreadable = InboundMessage(topics.readings(EDGE), b"{not json")
+    with psycopg.connect(database_url) as conn:
+        insert_dead_letters(conn, take_in(unreadable, lambda _edge: True).dead_letters)
+    worker = start_ingest(database_url, broker.port, "w-replay-unread")
+    said: list[str] = []
+    try:
+        outcome = replay_dead_letters(
+            worker.settings, Selection(codes=["malformed_message"]), wait_s=2, say=said.append
+        )
+        deadline = time.monotonic() + 10
+        while worker.counters["dead_letters"] == 0:
+            assert time.monotonic() < deadline, "the worker never refused the replay"
+            time.sleep(0.05)
+    finally:
+        worker.stop()
+    assert (outcome.published, outcome.all_stored, len(outcome.unanswered)) == (1, False, 1)
+    assert any("no ack within 2 s — is an ingest worker running?" in line for line in said)
+    with psycopg.connect(database_url) as conn:
+        letters = conn.execute(
+            "SELECT code, replays, repeats FROM dead_letters ORDER BY dead_letter_id"
+        ).fetchall()
+    # Refused again: a repeat on the letter, or a letter of its own past the hour's turn.
+    assert letters[0][:2] == ("malformed_message", 1)
+    assert sum(1 + repeats for _code, _replays, repeats in letters) == 2
