@@ -1,10 +1,11 @@
 """`python -m cloud replay-dead-letters`: publish chosen dead letters to ingest again.
 
-The letters are read from the database, planned by `replay_plan`, published on their
-edges' readings topics (QoS 1, each confirmed by the broker before its letters are marked
-replayed), and the workers' acks are awaited and reported. Letters are never deleted: a
-replayed one keeps `replayed_at` and its count of `replays`, and whatever ingest refuses
-again becomes a new dead letter with its new reason.
+The letters are read from the database a page at a time (a bug can leave a great many),
+planned by `replay_plan`, published on their edges' readings topics (QoS 1, each
+confirmed by the broker before its letters are marked replayed), and the workers' acks
+are awaited and reported. Letters are never deleted: a replayed one keeps `replayed_at`
+and its count of `replays`, and what ingest refuses again is a dead letter again (a new
+one, or a repeat on this one if it was refused unread within the hour).
 """
 
 from __future__ import annotations
@@ -12,9 +13,10 @@ from __future__ import annotations
 import threading
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from types import TracebackType
 
 import paho.mqtt.client as mqtt
 import psycopg
@@ -28,6 +30,9 @@ from protocols.messages import Ack, decode
 
 Say = Callable[[str], None]
 
+PAGE_LETTERS = 500
+"""Dead letters read, planned and published at a time: what the command holds in memory."""
+
 
 class ReplayError(CareBridgeError):
     code = "replay_failed"
@@ -36,9 +41,10 @@ class ReplayError(CareBridgeError):
 @dataclass(frozen=True)
 class Selection:
     ids: Sequence[int] = ()
+    """Letters chosen by id are replayed even if they were before."""
     codes: Sequence[str] = ()
     again: bool = False
-    """Also letters replayed before (by default they are left alone)."""
+    """Also letters of these codes that were replayed before (by default left alone)."""
 
     def __post_init__(self) -> None:
         if not self.ids and not self.codes:
@@ -46,29 +52,71 @@ class Selection:
                 "choose dead letters by id or by code; nothing is replayed by default"
             )
 
+    @property
+    def params(self) -> dict[str, object]:
+        return {"ids": list(self.ids), "codes": list(self.codes), "again": self.again}
+
+
+_CHOSEN = """(dead_letter_id = ANY(%(ids)s)
+              OR (code = ANY(%(codes)s) AND (%(again)s OR replays = 0)))"""
+
+
+@dataclass(frozen=True)
+class Sent:
+    """A published replay, without its payload."""
+
+    topic: str
+    dead_letter_ids: tuple[int, ...]
+    batch_id: uuid.UUID | None
+
 
 @dataclass
 class Outcome:
-    published: int = 0
+    sent: list[Sent] = field(default_factory=list)
     acked: dict[uuid.UUID, Ack] = field(default_factory=dict)
-    unanswered: list[Replay] = field(default_factory=list)
+    unanswered: list[Sent] = field(default_factory=list)
     refused_again: int = 0
     """Readings the replays' acks refused."""
+
+    @property
+    def published(self) -> int:
+        return len(self.sent)
 
     @property
     def all_stored(self) -> bool:
         return not self.unanswered and not self.refused_again
 
 
-def kept_letters(conn: psycopg.Connection, selection: Selection) -> list[KeptLetter]:
-    rows = conn.execute(
-        """SELECT dead_letter_id, topic, code, item_index, payload FROM dead_letters
-           WHERE (dead_letter_id = ANY(%(ids)s) OR code = ANY(%(codes)s))
-             AND (%(again)s OR replays = 0)
-           ORDER BY dead_letter_id""",
-        {"ids": list(selection.ids), "codes": list(selection.codes), "again": selection.again},
-    ).fetchall()
-    return [KeptLetter(r[0], r[1], r[2], r[3], bytes(r[4])) for r in rows]
+def letter_pages(
+    conn: psycopg.Connection, selection: Selection, page: int = PAGE_LETTERS
+) -> Iterator[list[KeptLetter]]:
+    """The chosen letters in id order, `page` at a time (keyset: marking a page replayed
+    does not move the next one)."""
+    after = 0
+    while True:
+        rows = conn.execute(
+            f"""SELECT dead_letter_id, topic, code, item_index, payload FROM dead_letters
+                WHERE dead_letter_id > %(after)s AND {_CHOSEN}
+                ORDER BY dead_letter_id LIMIT %(page)s""",
+            {**selection.params, "after": after, "page": page},
+        ).fetchall()
+        if not rows:
+            return
+        yield [KeptLetter(r[0], r[1], r[2], r[3], bytes(r[4])) for r in rows]
+        after = rows[-1][0]
+
+
+def counts(conn: psycopg.Connection, selection: Selection) -> tuple[int, int]:
+    """(letters chosen, letters of the chosen codes left alone as replayed before)."""
+    row = conn.execute(
+        f"""SELECT count(*) FILTER (WHERE {_CHOSEN}),
+                   count(*) FILTER (WHERE NOT {_CHOSEN} AND code = ANY(%(codes)s))
+            FROM dead_letters
+            WHERE dead_letter_id = ANY(%(ids)s) OR code = ANY(%(codes)s)""",
+        selection.params,
+    ).fetchone()
+    assert row is not None
+    return int(row[0]), int(row[1])
 
 
 def mark_replayed(conn: psycopg.Connection, dead_letter_ids: Sequence[int]) -> None:
@@ -87,89 +135,55 @@ def replay_dead_letters(
     wait_s: float = 30.0,
     say: Say = print,
 ) -> Outcome:
-    with psycopg.connect(settings.database_url, autocommit=True) as conn:
-        letters = kept_letters(conn, selection)
-        replays, refused = plan_replays(letters, datetime.now(UTC))
-        for item in refused:
-            say(f"dead letter {item.dead_letter_id} cannot be replayed: {item.reason}")
-        if not replays:
-            say(f"nothing to replay ({len(letters)} dead letter(s) chosen)")
-            return Outcome()
-        carried = sum(len(r.dead_letter_ids) for r in replays)
-        say(f"{carried} dead letter(s) in {len(replays)} message(s)")
-        if dry_run:
-            for r in replays:
-                say(f"  would publish {len(r.payload):,} bytes to {r.topic} ({_letters(r)})")
-            return Outcome()
-        return _publish(settings, conn, replays, wait_s, say)
-
-
-def _publish(
-    settings: CloudSettings,
-    conn: psycopg.Connection,
-    replays: list[Replay],
-    wait_s: float,
-    say: Say,
-) -> Outcome:
     outcome = Outcome()
-    lock = threading.Lock()
-    connected = threading.Event()
-
-    def on_connect(client: mqtt.Client, _u: object, _f: object, rc: object, _p: object) -> None:
-        if not getattr(rc, "is_failure", False):
-            connected.set()
-
-    def on_message(_c: mqtt.Client, _u: object, msg: mqtt.MQTTMessage) -> None:
-        try:
-            ack = decode(bytes(msg.payload), Ack)
-        except CareBridgeError:
-            return  # not ours to judge: the edge's own traffic on its acks topic
-        with lock:
-            outcome.acked[ack.batch_id] = ack
-
-    client = cloud_client(settings, f"replay-{uuid.uuid4().hex[:8]}")
-    client.on_connect = on_connect
-    client.on_message = on_message
-    client.connect_async(settings.mqtt_host, settings.mqtt_port, keepalive=30)
-    client.loop_start()
-    try:
-        if not connected.wait(10):
-            raise ReplayError(
-                f"no broker at {settings.mqtt_host}:{settings.mqtt_port}; nothing was replayed"
-            )
-        # Listening before publishing, so no ack can come before we hear it.
-        for edge_id in sorted({r.edge_id for r in replays}):
-            info = client.subscribe(topics.acks(edge_id), qos=1)
-            if info[0] != mqtt.MQTT_ERR_SUCCESS:
-                raise ReplayError(f"could not listen for {edge_id}'s acks ({info[0]})")
-        time.sleep(0.3)  # let the subscriptions settle
-        for number, replay in enumerate(replays, 1):
-            sent = client.publish(replay.topic, replay.payload, qos=1)
-            sent.wait_for_publish(10)
-            if not sent.is_published():
-                raise ReplayError(
-                    f"the broker did not take message {number} of {len(replays)}; "
-                    f"{outcome.published} were replayed, the rest are untouched"
-                )
-            mark_replayed(conn, replay.dead_letter_ids)
-            outcome.published += 1
-            say(f"  published {number}/{len(replays)} to {replay.topic} ({_letters(replay)})")
-        expected = {r.batch_id for r in replays if r.batch_id is not None}
-        deadline = time.monotonic() + wait_s
-        while time.monotonic() < deadline:
-            with lock:
-                if expected <= outcome.acked.keys():
-                    break
-            time.sleep(0.05)
-    finally:
-        client.disconnect()
-        client.loop_stop()
-    for replay in replays:
-        ack = outcome.acked.get(replay.batch_id) if replay.batch_id else None
-        if ack is None:
-            outcome.unanswered.append(replay)
+    with psycopg.connect(settings.database_url, autocommit=True) as conn:
+        chosen, passed_over = counts(conn, selection)
+        if passed_over:
             say(
-                f"  {_letters(replay)}: no ack within {wait_s:g} s — is an ingest worker "
+                f"{passed_over} dead letter(s) of these codes were replayed before and are "
+                "left alone (--again includes them)"
+            )
+        say(f"{chosen} dead letter(s) chosen")
+        if not chosen:
+            say("nothing to replay")
+            return outcome
+        if dry_run:
+            for page in letter_pages(conn, selection):
+                replays = _planned(page, say)
+                for r in replays:
+                    say(f"  would publish {len(r.payload):,} bytes to {r.topic} ({_letters(r)})")
+            return outcome
+        with _AckListener(settings) as link:
+            for page in letter_pages(conn, selection):
+                for replay in _planned(page, say):
+                    link.listen(replay.edge_id)
+                    link.publish(replay, done=outcome.published)
+                    mark_replayed(conn, replay.dead_letter_ids)
+                    outcome.sent.append(Sent(replay.topic, replay.dead_letter_ids, replay.batch_id))
+                    say(f"  published message {outcome.published} ({_letters(replay)})")
+            if not outcome.sent:
+                say("nothing to replay")
+                return outcome
+            expected = {s.batch_id for s in outcome.sent if s.batch_id is not None}
+            outcome.acked = link.wait_for(expected, wait_s)
+    _report(outcome, wait_s, say)
+    return outcome
+
+
+def _planned(page: list[KeptLetter], say: Say) -> list[Replay]:
+    replays, refused = plan_replays(page, datetime.now(UTC))
+    for item in refused:
+        say(f"dead letter {item.dead_letter_id} cannot be replayed: {item.reason}")
+    return replays
+
+
+def _report(outcome: Outcome, wait_s: float, say: Say) -> None:
+    for sent in outcome.sent:
+        ack = outcome.acked.get(sent.batch_id) if sent.batch_id else None
+        if ack is None:
+            outcome.unanswered.append(sent)
+            say(
+                f"  {_letters(sent)}: no ack within {wait_s:g} s — is an ingest worker "
                 "running? If so it was refused again, unread: see the dead letters (within "
                 "the hour, as a repeat on this one)"
             )
@@ -177,13 +191,90 @@ def _publish(
             outcome.refused_again += len(ack.rejected)
             codes = sorted({r.code for r in ack.rejected})
             say(
-                f"  {_letters(replay)}: {len(ack.stored)} reading(s) stored, "
+                f"  {_letters(sent)}: {len(ack.stored)} reading(s) stored, "
                 f"{len(ack.rejected)} refused{' (' + ', '.join(codes) + ')' if codes else ''}"
             )
-    return outcome
 
 
-def _letters(replay: Replay) -> str:
+class _AckListener:
+    """One broker connection that publishes the replays and hears their edges' acks."""
+
+    def __init__(self, settings: CloudSettings) -> None:
+        self._settings = settings
+        self._lock = threading.Lock()
+        self._connected = threading.Event()
+        self._acked: dict[uuid.UUID, Ack] = {}
+        self._listening: set[str] = set()
+        self._client = cloud_client(settings, f"replay-{uuid.uuid4().hex[:8]}")
+        self._client.on_connect = self._on_connect
+        self._client.on_message = self._on_message
+
+    def __enter__(self) -> _AckListener:
+        self._client.connect_async(self._settings.mqtt_host, self._settings.mqtt_port, 30)
+        self._client.loop_start()
+        if not self._connected.wait(10):
+            self.__exit__(None, None, None)
+            raise ReplayError(
+                f"no broker at {self._settings.mqtt_host}:{self._settings.mqtt_port}; "
+                "nothing was replayed"
+            )
+        return self
+
+    def __exit__(
+        self,
+        _type: type[BaseException] | None,
+        _value: BaseException | None,
+        _tb: TracebackType | None,
+    ) -> None:
+        self._client.disconnect()
+        self._client.loop_stop()
+
+    def _on_connect(
+        self, _client: mqtt.Client, _u: object, _f: object, rc: object, _p: object
+    ) -> None:
+        if not getattr(rc, "is_failure", False):
+            self._connected.set()
+
+    def _on_message(self, _c: mqtt.Client, _u: object, msg: mqtt.MQTTMessage) -> None:
+        try:
+            ack = decode(bytes(msg.payload), Ack)
+        except CareBridgeError:
+            return  # not ours to judge: the edge's own traffic on its acks topic
+        with self._lock:
+            self._acked[ack.batch_id] = ack
+
+    def listen(self, edge_id: str) -> None:
+        """Hear `edge_id`'s acks from now on: called before its first replay is published,
+        so no ack can come before it is listened for."""
+        if edge_id in self._listening:
+            return
+        info = self._client.subscribe(topics.acks(edge_id), qos=1)
+        if info[0] != mqtt.MQTT_ERR_SUCCESS:
+            raise ReplayError(f"could not listen for {edge_id}'s acks ({info[0]})")
+        self._listening.add(edge_id)
+        time.sleep(0.2)  # let the subscription settle
+
+    def publish(self, replay: Replay, *, done: int) -> None:
+        sent = self._client.publish(replay.topic, replay.payload, qos=1)
+        sent.wait_for_publish(10)
+        if not sent.is_published():
+            raise ReplayError(
+                f"the broker did not take a message; {done} were replayed before it, "
+                "the rest are untouched"
+            )
+
+    def wait_for(self, batch_ids: set[uuid.UUID], wait_s: float) -> dict[uuid.UUID, Ack]:
+        deadline = time.monotonic() + wait_s
+        while time.monotonic() < deadline:
+            with self._lock:
+                if batch_ids <= self._acked.keys():
+                    break
+            time.sleep(0.05)
+        with self._lock:
+            return dict(self._acked)
+
+
+def _letters(replay: Replay | Sent) -> str:
     ids = [str(i) for i in replay.dead_letter_ids]
     if len(ids) == 1:
         return f"dead letter {ids[0]}"

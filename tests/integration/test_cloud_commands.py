@@ -1,6 +1,7 @@
 """`python -m cloud …` jobs as an operator runs them: `replay-dead-letters` (a dry run says
 what it would publish and changes nothing; without a choice of letters it refuses) and
-`retention` (dead letters go with the readings' horizon unless given their own)."""
+`retention` (dead letters go with the readings' horizon unless given their own); and which
+letters a replay chooses, read a page at a time."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import psycopg
 import pytest
 
 from cloud.__main__ import main
+from cloud.ingest.dead_letter_replay import Selection, counts, letter_pages, mark_replayed
 from cloud.settings import get_settings
 from protocols import topics
 
@@ -96,3 +98,23 @@ def test_retention_takes_dead_letters_with_the_readings_horizon_or_their_own(
     assert "  1 dead letters deleted so far\n  2 dead letters deleted so far" in out
     assert "deleted 2 dead letter(s) older than 30 days" in out
     assert _letter_ages(cloud_env) == [1]
+
+
+def test_letters_are_chosen_by_code_once_by_id_always_and_read_in_pages(cloud_env):
+    with psycopg.connect(cloud_env, autocommit=True) as conn:
+        for code in ("internal_error", "internal_error", "storage_rejected", "internal_error"):
+            conn.execute(
+                "INSERT INTO dead_letters (topic, code, reason, payload) VALUES (%s, %s, 'r', '')",
+                (topics.readings("e1"), code),
+            )
+        by_code = Selection(codes=["internal_error"])
+        pages = [[k.dead_letter_id for k in page] for page in letter_pages(conn, by_code, 2)]
+        assert pages == [[1, 2], [4]]
+        mark_replayed(conn, [1, 2])
+        assert counts(conn, by_code) == (1, 2)  # 4 chosen; 1 and 2 passed over
+        assert [k.dead_letter_id for p in letter_pages(conn, by_code) for k in p] == [4]
+        again = Selection(codes=["internal_error"], again=True)
+        assert counts(conn, again) == (3, 0)
+        named = Selection(ids=[1, 3])  # named letters go, replayed before or not
+        assert [k.dead_letter_id for p in letter_pages(conn, named) for k in p] == [1, 3]
+        assert counts(conn, named) == (2, 0)

@@ -205,7 +205,15 @@ def test_once_the_bug_is_fixed_a_replayed_dead_letter_is_stored_once_and_the_edg
     assert (first.published, first.all_stored) == (1, True)
     assert set(first.acked[poison.batch_id].stored) == set(ids)
     assert "  dead letter 1: 1 reading(s) stored, 0 refused" in said
-    assert again.published == 0 and "nothing to replay (0 dead letter(s) chosen)" in said
+    assert again.published == 0
+    passed_over = said.index(
+        "1 dead letter(s) of these codes were replayed before and are left alone "
+        "(--again includes them)"
+    )
+    assert said[passed_over + 1 : passed_over + 3] == [
+        "0 dead letter(s) chosen",
+        "nothing to replay",
+    ]
     assert (forced.published, forced.all_stored) == (1, True)  # idempotent: stored already
     assert stored(database_url, ids) == (len(ids), len(ids))
     assert set(edge.acks[poison.batch_id].stored) == set(ids)
