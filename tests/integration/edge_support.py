@@ -1,7 +1,9 @@
-"""What the edge fault tests share: a registered edge, an ingest worker, counts in the DB."""
+"""What the edge and ingest tests share: a registered edge, an ingest worker, a bare edge
+that publishes and hears acks, counts in the DB."""
 
 from __future__ import annotations
 
+import threading
 import time
 import uuid
 from collections.abc import Iterable
@@ -10,12 +12,60 @@ from typing import Any
 
 import paho.mqtt.client as mqtt
 import psycopg
+import pytest
 
 from cloud.ingest.worker import IngestWorker
 from cloud.settings import CloudSettings
 from edge_agent.settings import EdgeSettings
 from protocols import topics
-from protocols.messages import EdgeStatus, decode
+from protocols.messages import Ack, EdgeStatus, decode
+
+
+class AckedEdge:
+    """A bare simulated edge on a real broker: publishes on its readings topic and keeps
+    the last ack it heard for each batch id."""
+
+    def __init__(self, port: int, edge_id: str) -> None:
+        self.edge_id = edge_id
+        self.acks: dict[uuid.UUID, Ack] = {}
+        self._lock = threading.Lock()
+        self.client = mqtt.Client(
+            mqtt.CallbackAPIVersion.VERSION2, client_id=f"test-{edge_id}", protocol=mqtt.MQTTv5
+        )
+        self.client.on_message = self._on_ack
+        self.client.connect("127.0.0.1", port)
+        self.client.subscribe(topics.acks(edge_id), qos=1)
+        self.client.loop_start()
+
+    def _on_ack(self, _c: mqtt.Client, _u: object, msg: mqtt.MQTTMessage) -> None:
+        ack = decode(bytes(msg.payload), Ack)
+        with self._lock:
+            self.acks[ack.batch_id] = ack
+
+    def send(self, payload: bytes, *, confirmed: bool = False) -> None:
+        """Publish on the readings topic; `confirmed`: wait for the broker's PUBACK."""
+        info = self.client.publish(topics.readings(self.edge_id), payload, qos=1)
+        assert info.rc == mqtt.MQTT_ERR_SUCCESS
+        if confirmed:
+            info.wait_for_publish(10)
+
+    def acked_ids(self) -> set[uuid.UUID]:
+        with self._lock:
+            return set(self.acks)
+
+    def wait_for_acks(self, batch_ids: Iterable[uuid.UUID], timeout: float = 20) -> None:
+        wanted = set(batch_ids)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if wanted <= self.acked_ids():
+                return
+            time.sleep(0.05)
+        missing = len(wanted - self.acked_ids())
+        pytest.fail(f"{missing} of {len(wanted)} batches never acknowledged")
+
+    def close(self) -> None:
+        self.client.disconnect()
+        self.client.loop_stop()
 
 
 def register_edge(database_url: str, edge_id: str) -> None:

@@ -8,43 +8,27 @@ import time
 import uuid
 from datetime import UTC, datetime
 
-import paho.mqtt.client as mqtt
 import psycopg
-import pytest
 
 from cloud.db.migrate import migrate
 from cloud.ingest.worker import IngestWorker
 from cloud.settings import CloudSettings
 from devstack.ports import free_port
 from devstack.postgres import LocalPostgres
-from protocols import topics
-from protocols.messages import Ack, ReadingsBatch, decode, encode
+from protocols.messages import ReadingsBatch, encode
 from simulators.readings import SimulatedGlucoseMeter
-from tests.integration.edge_support import register_edge
+from tests.integration.edge_support import AckedEdge, register_edge
 
 EDGE = "edge-load"
 
 
-class Publisher:
+class Publisher(AckedEdge):
     """A simulated edge: publishes batches at a steady pace and collects the acks."""
 
     def __init__(self, port: int) -> None:
-        self.acked: dict[uuid.UUID, Ack] = {}
+        super().__init__(port, EDGE)
         self.sent: dict[uuid.UUID, set[uuid.UUID]] = {}
-        self._lock = threading.Lock()
-        self.client = mqtt.Client(
-            mqtt.CallbackAPIVersion.VERSION2, client_id="load-edge", protocol=mqtt.MQTTv5
-        )
-        self.client.on_message = self._on_ack
-        self.client.connect("127.0.0.1", port)
-        self.client.subscribe(topics.acks(EDGE), qos=1)
-        self.client.loop_start()
         self.meter = SimulatedGlucoseMeter("GLU-LOAD")
-
-    def _on_ack(self, _c, _u, msg) -> None:
-        ack = decode(msg.payload, Ack)
-        with self._lock:
-            self.acked[ack.batch_id] = ack
 
     def publish(self, batches: int, per_batch: int, rate_per_s: float) -> None:
         for _ in range(batches):
@@ -57,26 +41,14 @@ class Publisher:
                 edge_id=EDGE, batch_id=uuid.uuid4(), sent_at=datetime.now(UTC), readings=readings
             )
             self.sent[batch.batch_id] = {r.reading_id for r in readings}
-            info = self.client.publish(topics.readings(EDGE), encode(batch), qos=1)
-            assert info.rc == mqtt.MQTT_ERR_SUCCESS
+            self.send(encode(batch))
             time.sleep(1 / rate_per_s)
 
     def wait_all_acked(self, timeout: float) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            with self._lock:
-                if set(self.acked) >= set(self.sent):
-                    return
-            time.sleep(0.1)
-        missing = len(set(self.sent) - set(self.acked))
-        pytest.fail(f"{missing} of {len(self.sent)} batches never acknowledged")
+        self.wait_for_acks(list(self.sent), timeout)
 
     def all_ids(self) -> set[uuid.UUID]:
         return set().union(*self.sent.values())
-
-    def close(self) -> None:
-        self.client.disconnect()
-        self.client.loop_stop()
 
 
 def _worker(url: str, port: int, worker_id: str) -> IngestWorker:
@@ -144,10 +116,10 @@ def test_a_database_outage_under_load_loses_nothing_and_stores_nothing_twice(bro
         )
         load.start()
         time.sleep(5)
-        acked_before = len(publisher.acked)
+        acked_before = len(publisher.acked_ids())
         server.stop()
         time.sleep(30)
-        acked_during = len(publisher.acked) - acked_before
+        acked_during = len(publisher.acked_ids()) - acked_before
         server.start()
         load.join()
         publisher.wait_all_acked(timeout=60)
@@ -156,7 +128,7 @@ def test_a_database_outage_under_load_loses_nothing_and_stores_nothing_twice(bro
         assert acked_before > 0
         # Nothing is acknowledged while nothing can be stored (a few in-flight flushes aside).
         assert acked_during <= 2
-        assert all(not ack.rejected for ack in publisher.acked.values())
+        assert all(not ack.rejected for ack in publisher.acks.values())
     finally:
         if publisher is not None:
             publisher.close()

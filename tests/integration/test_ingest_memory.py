@@ -5,70 +5,33 @@ keeping only its head."""
 
 from __future__ import annotations
 
-import threading
 import time
 import uuid
 from datetime import UTC, datetime
 
-import paho.mqtt.client as mqtt
 import psycopg
-import pytest
 
 from cloud.ingest.intake import OVERSIZED_HEAD_BYTES
 from cloud.ingest.worker import IngestWorker
-from protocols import topics
-from protocols.messages import MAX_EDGE_PAYLOAD_BYTES, Ack, ReadingsBatch, decode, encode
+from protocols.messages import MAX_EDGE_PAYLOAD_BYTES, ReadingsBatch, encode
 from simulators.readings import SimulatedGlucoseMeter
-from tests.integration.edge_support import register_edge, start_ingest, stored
+from tests.integration.edge_support import AckedEdge, register_edge, start_ingest, stored
 
 EDGE = "edge-memory"
 
 
-class Edge:
-    def __init__(self, port: int) -> None:
-        self.acked: set[uuid.UUID] = set()
-        self._lock = threading.Lock()
-        self.client = mqtt.Client(
-            mqtt.CallbackAPIVersion.VERSION2, client_id="memory-edge", protocol=mqtt.MQTTv5
-        )
-        self.client.on_message = self._on_ack
-        self.client.connect("127.0.0.1", port)
-        self.client.subscribe(topics.acks(EDGE), qos=1)
-        self.client.loop_start()
-        self.meter = SimulatedGlucoseMeter("GLU-MEMORY")
+METER = SimulatedGlucoseMeter("GLU-MEMORY")
 
-    def _on_ack(self, _c, _u, msg) -> None:
-        ack = decode(msg.payload, Ack)
-        with self._lock:
-            self.acked.add(ack.batch_id)
 
-    def batch(self, readings_per_batch: int) -> ReadingsBatch:
-        readings = [
-            r
-            for i in range(readings_per_batch)
-            for r in self.meter.measure(5.0 + i % 10, patient_id=f"P{i % 7}")
-        ]
-        return ReadingsBatch(
-            edge_id=EDGE, batch_id=uuid.uuid4(), sent_at=datetime.now(UTC), readings=readings
-        )
-
-    def publish(self, payload: bytes) -> None:
-        info = self.client.publish(topics.readings(EDGE), payload, qos=1)
-        assert info.rc == mqtt.MQTT_ERR_SUCCESS
-        info.wait_for_publish(10)
-
-    def wait_acked(self, batch_ids: set[uuid.UUID], timeout: float) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            with self._lock:
-                if batch_ids <= self.acked:
-                    return
-            time.sleep(0.05)
-        pytest.fail(f"{len(batch_ids - self.acked)} of {len(batch_ids)} batches not acked")
-
-    def close(self) -> None:
-        self.client.disconnect()
-        self.client.loop_stop()
+def _batch(readings_per_batch: int) -> ReadingsBatch:
+    readings = [
+        r
+        for i in range(readings_per_batch)
+        for r in METER.measure(5.0 + i % 10, patient_id=f"P{i % 7}")
+    ]
+    return ReadingsBatch(
+        edge_id=EDGE, batch_id=uuid.uuid4(), sent_at=datetime.now(UTC), readings=readings
+    )
 
 
 def _reported_queue_bytes(worker: IngestWorker) -> float | None:
@@ -79,8 +42,8 @@ def _reported_queue_bytes(worker: IngestWorker) -> float | None:
 
 def test_a_stalled_database_holds_no_more_than_the_budget_and_loses_nothing(database_url, broker):
     register_edge(database_url, EDGE)
-    edge = Edge(broker.port)
-    batches = [edge.batch(readings_per_batch=10) for _ in range(30)]
+    edge = AckedEdge(broker.port, EDGE)
+    batches = [_batch(readings_per_batch=10) for _ in range(30)]
     payloads = [encode(b) for b in batches]
     budget = 3 * max(len(p) for p in payloads)
     worker = start_ingest(database_url, broker.port, "w-memory", ingest_queue_max_bytes=budget)
@@ -89,7 +52,7 @@ def test_a_stalled_database_holds_no_more_than_the_budget_and_loses_nothing(data
     try:
         stall.execute("LOCK TABLE readings_daily IN SHARE MODE")
         for payload in payloads:
-            edge.publish(payload)
+            edge.send(payload, confirmed=True)
         deadline = time.monotonic() + 10
         while worker.payload_budget.held_bytes < budget - max(len(p) for p in payloads):
             assert time.monotonic() < deadline, "the worker never filled its budget"
@@ -97,9 +60,9 @@ def test_a_stalled_database_holds_no_more_than_the_budget_and_loses_nothing(data
         time.sleep(0.5)  # had it taken more than its budget, it would have by now
         assert worker.payload_budget.held_bytes <= budget
         assert _reported_queue_bytes(worker) == worker.payload_budget.held_bytes
-        assert edge.acked == set()  # nothing acknowledged before it is committed
+        assert edge.acks == {}  # nothing acknowledged before it is committed
         stall.rollback()
-        edge.wait_acked({b.batch_id for b in batches}, timeout=30)
+        edge.wait_for_acks({b.batch_id for b in batches}, timeout=30)
     finally:
         stall.close()
         edge.close()
@@ -114,14 +77,14 @@ def test_an_oversized_message_becomes_a_dead_letter_and_the_next_one_is_stored(
     database_url, broker
 ):
     register_edge(database_url, EDGE)
-    edge = Edge(broker.port)
+    edge = AckedEdge(broker.port, EDGE)
     worker = start_ingest(database_url, broker.port, "w-memory", ingest_queue_max_bytes=64 * 1024)
     try:
-        good = edge.batch(readings_per_batch=3)
+        good = _batch(readings_per_batch=3)
         huge = encode(good)[:-1] + b" " * MAX_EDGE_PAYLOAD_BYTES + b"}"
-        edge.publish(huge)
-        edge.publish(encode(good))
-        edge.wait_acked({good.batch_id}, timeout=20)
+        edge.send(huge, confirmed=True)
+        edge.send(encode(good), confirmed=True)
+        edge.wait_for_acks({good.batch_id}, timeout=20)
     finally:
         edge.close()
         worker.stop()

@@ -16,7 +16,6 @@ import uuid
 from dataclasses import replace
 from datetime import UTC, datetime
 
-import paho.mqtt.client as mqtt
 import psycopg
 import pytest
 
@@ -26,31 +25,18 @@ from cloud.ingest.dead_letter_replay import ReplayError, Selection, replay_dead_
 from cloud.ingest.intake import InboundMessage, take_in
 from cloud.ingest.worker import IngestWorker
 from protocols import topics
-from protocols.messages import Ack, ReadingsBatch, decode, encode
+from protocols.messages import ReadingsBatch, encode
 from simulators.readings import SimulatedGlucoseMeter
-from tests.integration.edge_support import register_edge, start_ingest, stored
+from tests.integration.edge_support import AckedEdge, register_edge, start_ingest, stored
 
 EDGE = "edge-poison"
 POISON_PATIENT = "P-POISON"
 
 
-class Edge:
+class Edge(AckedEdge):
     def __init__(self, port: int) -> None:
-        self.acks: dict[uuid.UUID, Ack] = {}
-        self._lock = threading.Lock()
-        self.client = mqtt.Client(
-            mqtt.CallbackAPIVersion.VERSION2, client_id="poison-edge", protocol=mqtt.MQTTv5
-        )
-        self.client.on_message = self._on_ack
-        self.client.connect("127.0.0.1", port)
-        self.client.subscribe(topics.acks(EDGE), qos=1)
-        self.client.loop_start()
+        super().__init__(port, EDGE)
         self.meter = SimulatedGlucoseMeter("GLU-POISON")
-
-    def _on_ack(self, _c, _u, msg) -> None:
-        ack = decode(msg.payload, Ack)
-        with self._lock:
-            self.acks[ack.batch_id] = ack
 
     def publish(self, patient_id: str) -> tuple[ReadingsBatch, bytes]:
         readings = self.meter.measure(6.1, patient_id=patient_id)
@@ -58,21 +44,11 @@ class Edge:
             edge_id=EDGE, batch_id=uuid.uuid4(), sent_at=datetime.now(UTC), readings=readings
         )
         payload = encode(batch)
-        assert self.client.publish(topics.readings(EDGE), payload, qos=1).rc == 0
+        self.send(payload)
         return batch, payload
 
     def wait_acked(self, batches: list[ReadingsBatch], timeout: float = 20) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            with self._lock:
-                if all(b.batch_id in self.acks for b in batches):
-                    return
-            time.sleep(0.05)
-        pytest.fail("not every batch was acknowledged")
-
-    def close(self) -> None:
-        self.client.disconnect()
-        self.client.loop_stop()
+        self.wait_for_acks((b.batch_id for b in batches), timeout)
 
 
 def _internal_errors(worker: IngestWorker) -> float | None:
