@@ -123,6 +123,31 @@ async def test_states_of_a_refused_reading(tmp_path):
         )
 
 
+async def test_a_refused_reading_the_cloud_later_stores_leaves_as_stored(tmp_path):
+    # What a replay of the cloud's dead letter sends: an ack, under any batch id, that
+    # names the refused reading as stored. The outbox goes by reading id.
+    readings = SimulatedCuff("C1").measure(120, 80, 70, patient_id="P1")
+    refused = readings[0].reading_id
+    async with Outbox(tmp_path / "o.db") as outbox:
+        await outbox.add(readings)
+        batch = await outbox.take_batch(10, resend_after_s=30)
+        assert batch is not None
+        bug = RejectedReading(reading_id=refused, index=0, code="internal_error", reason="bug")
+        await outbox.apply_ack(
+            Ack(
+                batch_id=batch.batch_id,
+                stored=[r.reading_id for r in readings[1:]],
+                rejected=[bug],
+                acked_at=datetime.now(UTC),
+            )
+        )
+        assert (await outbox.stats()).rejected == 1
+        await outbox.apply_ack(_ack(uuid.uuid4(), readings[:1]))
+        assert (await outbox.states([refused]))[str(refused)] == "acked"
+        stats = await outbox.stats()
+        assert (stats.pending, stats.rejected) == (0, 0)
+
+
 def test_outbox_levels():
     assert outbox_level(0, 100, 0.8, 0.95) is OutboxLevel.OK
     assert outbox_level(79, 100, 0.8, 0.95) is OutboxLevel.OK
