@@ -70,10 +70,19 @@ class Sent:
     batch_id: uuid.UUID | None
 
 
+@dataclass(frozen=True)
+class Heard:
+    """What an ack said of a replay: counts only, so a long replay's memory stays small."""
+
+    stored: int
+    refused_codes: tuple[str, ...]
+    """One code per refused reading."""
+
+
 @dataclass
 class Outcome:
     sent: list[Sent] = field(default_factory=list)
-    acked: dict[uuid.UUID, Ack] = field(default_factory=dict)
+    acked: dict[uuid.UUID, Heard] = field(default_factory=dict)
     unanswered: list[Sent] = field(default_factory=list)
     refused_again: int = 0
     """Readings the replays' acks refused."""
@@ -179,8 +188,8 @@ def _planned(page: list[KeptLetter], say: Say) -> list[Replay]:
 
 def _report(outcome: Outcome, wait_s: float, say: Say) -> None:
     for sent in outcome.sent:
-        ack = outcome.acked.get(sent.batch_id) if sent.batch_id else None
-        if ack is None:
+        heard = outcome.acked.get(sent.batch_id) if sent.batch_id else None
+        if heard is None:
             outcome.unanswered.append(sent)
             say(
                 f"  {_letters(sent)}: no ack within {wait_s:g} s — is an ingest worker "
@@ -188,11 +197,12 @@ def _report(outcome: Outcome, wait_s: float, say: Say) -> None:
                 "the hour, as a repeat on this one)"
             )
         else:
-            outcome.refused_again += len(ack.rejected)
-            codes = sorted({r.code for r in ack.rejected})
+            refused = len(heard.refused_codes)
+            outcome.refused_again += refused
+            codes = sorted(set(heard.refused_codes))
             say(
-                f"  {_letters(sent)}: {len(ack.stored)} reading(s) stored, "
-                f"{len(ack.rejected)} refused{' (' + ', '.join(codes) + ')' if codes else ''}"
+                f"  {_letters(sent)}: {heard.stored} reading(s) stored, "
+                f"{refused} refused{' (' + ', '.join(codes) + ')' if codes else ''}"
             )
 
 
@@ -203,7 +213,8 @@ class _AckListener:
         self._settings = settings
         self._lock = threading.Lock()
         self._connected = threading.Event()
-        self._acked: dict[uuid.UUID, Ack] = {}
+        self._awaited: set[uuid.UUID] = set()
+        self._acked: dict[uuid.UUID, Heard] = {}
         self._listening: set[str] = set()
         self._client = cloud_client(settings, f"replay-{uuid.uuid4().hex[:8]}")
         self._client.on_connect = self._on_connect
@@ -239,9 +250,13 @@ class _AckListener:
         try:
             ack = decode(bytes(msg.payload), Ack)
         except CareBridgeError:
-            return  # not ours to judge: the edge's own traffic on its acks topic
+            return  # not an ack this command can read: nothing to report
         with self._lock:
-            self._acked[ack.batch_id] = ack
+            # The edge's own traffic shares the topic: only the replays' acks are kept.
+            if ack.batch_id in self._awaited:
+                self._acked[ack.batch_id] = Heard(
+                    len(ack.stored), tuple(r.code for r in ack.rejected)
+                )
 
     def listen(self, edge_id: str) -> None:
         """Hear `edge_id`'s acks from now on: called before its first replay is published,
@@ -255,6 +270,9 @@ class _AckListener:
         time.sleep(0.2)  # let the subscription settle
 
     def publish(self, replay: Replay, *, done: int) -> None:
+        if replay.batch_id is not None:
+            with self._lock:
+                self._awaited.add(replay.batch_id)  # before its ack can come
         sent = self._client.publish(replay.topic, replay.payload, qos=1)
         sent.wait_for_publish(10)
         if not sent.is_published():
@@ -263,7 +281,7 @@ class _AckListener:
                 "the rest are untouched"
             )
 
-    def wait_for(self, batch_ids: set[uuid.UUID], wait_s: float) -> dict[uuid.UUID, Ack]:
+    def wait_for(self, batch_ids: set[uuid.UUID], wait_s: float) -> dict[uuid.UUID, Heard]:
         deadline = time.monotonic() + wait_s
         while time.monotonic() < deadline:
             with self._lock:
