@@ -83,13 +83,19 @@ class Heard:
 class Outcome:
     sent: list[Sent] = field(default_factory=list)
     acked: dict[uuid.UUID, Heard] = field(default_factory=dict)
-    unanswered: list[Sent] = field(default_factory=list)
-    refused_again: int = 0
-    """Readings the replays' acks refused."""
 
     @property
     def published(self) -> int:
         return len(self.sent)
+
+    @property
+    def unanswered(self) -> list[Sent]:
+        return [s for s in self.sent if s.batch_id is None or s.batch_id not in self.acked]
+
+    @property
+    def refused_again(self) -> int:
+        """Readings the replays' acks refused."""
+        return sum(len(heard.refused_codes) for heard in self.acked.values())
 
     @property
     def all_stored(self) -> bool:
@@ -190,7 +196,6 @@ def _report(outcome: Outcome, wait_s: float, say: Say) -> None:
     for sent in outcome.sent:
         heard = outcome.acked.get(sent.batch_id) if sent.batch_id else None
         if heard is None:
-            outcome.unanswered.append(sent)
             say(
                 f"  {_letters(sent)}: no ack within {wait_s:g} s — is an ingest worker "
                 "running? If so it was refused again, unread: see the dead letters (within "
@@ -198,7 +203,6 @@ def _report(outcome: Outcome, wait_s: float, say: Say) -> None:
             )
         else:
             refused = len(heard.refused_codes)
-            outcome.refused_again += refused
             codes = sorted(set(heard.refused_codes))
             say(
                 f"  {_letters(sent)}: {heard.stored} reading(s) stored, "
@@ -218,6 +222,8 @@ class _AckListener:
         self._listening: set[str] = set()
         self._client = cloud_client(settings, f"replay-{uuid.uuid4().hex[:8]}")
         self._client.on_connect = self._on_connect
+        self._client.on_subscribe = self._on_subscribe
+        self._subscribed: set[int] = set()
         self._client.on_message = self._on_message
 
     def __enter__(self) -> _AckListener:
@@ -258,16 +264,24 @@ class _AckListener:
                     len(ack.stored), tuple(r.code for r in ack.rejected)
                 )
 
+    def _on_subscribe(self, _c: mqtt.Client, _u: object, mid: int, _rc: object, _p: object) -> None:
+        with self._lock:
+            self._subscribed.add(mid)
+
     def listen(self, edge_id: str) -> None:
         """Hear `edge_id`'s acks from now on: called before its first replay is published,
-        so no ack can come before it is listened for."""
+        and returns once the broker confirms, so no ack can come before it is listened for."""
         if edge_id in self._listening:
             return
-        info = self._client.subscribe(topics.acks(edge_id), qos=1)
-        if info[0] != mqtt.MQTT_ERR_SUCCESS:
-            raise ReplayError(f"could not listen for {edge_id}'s acks ({info[0]})")
-        self._listening.add(edge_id)
-        time.sleep(0.2)  # let the subscription settle
+        rc, mid = self._client.subscribe(topics.acks(edge_id), qos=1)
+        deadline = time.monotonic() + 10
+        while rc == mqtt.MQTT_ERR_SUCCESS and time.monotonic() < deadline:
+            with self._lock:
+                if mid in self._subscribed:
+                    self._listening.add(edge_id)
+                    return
+            time.sleep(0.005)
+        raise ReplayError(f"could not listen for {edge_id}'s acks ({rc})")
 
     def publish(self, replay: Replay, *, done: int) -> None:
         if replay.batch_id is not None:
