@@ -16,7 +16,7 @@ from cloud.db import ingest_store
 from cloud.ingest.intake import DeadLetter, oversized_letter
 from protocols import topics
 from protocols.errors import CareBridgeError
-from protocols.messages import decode, refuse_oversized
+from protocols.messages import decode
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -44,10 +44,8 @@ def decode_from_edge(
 
     The model must carry an `edge_id`, which has to be the topic's."""
     edge_id = topics.edge_id_of(topic)
-    try:
-        refuse_oversized(payload)
-    except CareBridgeError as exc:
-        ingest_store.insert_dead_letters(conn, [oversized_letter(topic, payload, exc, edge_id)])
+    if (oversized := oversized_letter(topic, payload, edge_id)) is not None:
+        ingest_store.insert_dead_letters(conn, [oversized])
         return None
     if edge_id is None or not ingest_store.is_known_edge(conn, edge_id):
         dead_letter(

@@ -97,11 +97,8 @@ def _take_in(message: InboundMessage, is_known_edge: Callable[[str], bool]) -> I
     edge_id = topics.edge_id_of(message.topic)
     if edge_id is None:
         return whole("unknown_topic", f"topic {message.topic!r} is not a readings topic", None)
-    try:
-        refuse_oversized(message.payload)
-    except CareBridgeError as exc:
-        letter = oversized_letter(message.topic, message.payload, exc, edge_id)
-        return Intake(dead_letters=[letter])
+    if (oversized := oversized_letter(message.topic, message.payload, edge_id)) is not None:
+        return Intake(dead_letters=[oversized])
     if not is_known_edge(edge_id):
         return whole("unknown_edge", f"edge {edge_id!r} is not registered or is disabled", edge_id)
     # A wholly valid batch, nearly every one, skips pydantic; any other is judged by it.
@@ -173,14 +170,17 @@ def _take_in(message: InboundMessage, is_known_edge: Callable[[str], bool]) -> I
     return intake
 
 
-def oversized_letter(
-    topic: str, payload: bytes, exc: CareBridgeError, edge_id: str | None
-) -> DeadLetter:
-    """The dead letter of a payload refused for its size: its head only, or one bad edge
-    could fill the table, and the dead-letter listing, with a few huge messages."""
-    reason = f"{exc.reason}; the first {OVERSIZED_HEAD_BYTES:,} bytes are kept"
-    head = payload[:OVERSIZED_HEAD_BYTES]
-    return DeadLetter(topic, exc.code, reason, head, edge_id=edge_id, resent=True)
+def oversized_letter(topic: str, payload: bytes, edge_id: str | None) -> DeadLetter | None:
+    """The dead letter of a payload too large for any message of an edge's, or None: its
+    head only, or one bad edge could fill the table, and the dead-letter listing, with a
+    few huge messages."""
+    try:
+        refuse_oversized(payload)
+    except CareBridgeError as exc:
+        reason = f"{exc.reason}; the first {OVERSIZED_HEAD_BYTES:,} bytes are kept"
+        head = payload[:OVERSIZED_HEAD_BYTES]
+        return DeadLetter(topic, exc.code, reason, head, edge_id=edge_id, resent=True)
+    return None
 
 
 def _group_by_measurement(readings: Iterable[Reading]) -> list[list[Reading]]:
