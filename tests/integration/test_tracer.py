@@ -6,13 +6,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import threading
 import time
 import uuid
 from datetime import UTC, datetime
 
 import httpx
-import paho.mqtt.client as mqtt
 import psycopg
 import pytest
 
@@ -20,10 +18,10 @@ from edge_agent.agent import EdgeAgent
 from edge_agent.outbox import Outbox
 from edge_agent.settings import EdgeSettings
 from edge_agent.uplink import MqttUplink
-from protocols import topics
-from protocols.messages import Ack, ReadingsBatch, decode, encode
+from protocols.messages import ReadingsBatch, encode
 from simulators.readings import SimulatedCuff
 from tests.conftest import bearer, make_user
+from tests.integration.edge_support import AckedEdge
 
 
 async def _eventually(check, what):
@@ -107,44 +105,10 @@ async def test_crisis_reading_travels_end_to_end_and_the_ack_empties_the_outbox(
     assert ("readings",) in hypertables
 
 
-class _RawEdge:
-    """A bare MQTT client standing in for an edge, to send exactly the bytes a test wants."""
-
-    def __init__(self, port: int, edge_id: str) -> None:
-        self.edge_id = edge_id
-        self.acks: list[Ack] = []
-        self._got = threading.Condition()
-        self.client = mqtt.Client(
-            mqtt.CallbackAPIVersion.VERSION2, client_id=f"raw-{edge_id}", protocol=mqtt.MQTTv5
-        )
-        self.client.on_message = self._on_message
-        self.client.connect("127.0.0.1", port)
-        self.client.subscribe(topics.acks(edge_id), qos=1)
-        self.client.loop_start()
-
-    def _on_message(self, _c, _u, msg):
-        with self._got:
-            self.acks.append(decode(msg.payload, Ack))
-            self._got.notify_all()
-
-    def publish(self, payload: bytes) -> None:
-        self.client.publish(topics.readings(self.edge_id), payload, qos=1).wait_for_publish(5)
-
-    def wait_acks(self, count: int, timeout: float = 15) -> list[Ack]:
-        with self._got:
-            assert self._got.wait_for(lambda: len(self.acks) >= count, timeout), (
-                f"got {len(self.acks)} of {count} acks"
-            )
-            return list(self.acks)
-
-    def close(self) -> None:
-        self.client.disconnect()
-        self.client.loop_stop()
-
-
 @contextlib.contextmanager
 def raw_edge(port, edge_id):
-    edge = _RawEdge(port, edge_id)
+    """A bare MQTT client standing in for an edge, to send exactly the bytes a test wants."""
+    edge = AckedEdge(port, edge_id)
     try:
         yield edge
     finally:
@@ -164,9 +128,11 @@ def test_the_same_reading_sent_twice_is_stored_once_and_acked_both_times(
     _register(cloud, "edge-dup")
     readings = SimulatedCuff("CUFF-DUP").measure(128, 82, 70, patient_id="P-0002")
     with raw_edge(broker.port, "edge-dup") as edge:
-        edge.publish(encode(_batch(readings, "edge-dup")))
-        edge.publish(encode(_batch(readings, "edge-dup")))
-        first, second = edge.wait_acks(2)
+        batches = [_batch(readings, "edge-dup") for _ in range(2)]
+        for batch in batches:
+            edge.send(encode(batch), confirmed=True)
+        edge.wait_for_acks(b.batch_id for b in batches)
+        first, second = (edge.acks[b.batch_id] for b in batches)
     ids = {r.reading_id for r in readings}
     assert set(first.stored) == ids and set(second.stored) == ids
     with psycopg.connect(database_url) as conn:
@@ -180,9 +146,11 @@ def test_an_implausible_value_is_refused_with_its_reason_kept_as_a_dead_letter(c
     admin = _register(cloud, "edge-bad")
     readings = SimulatedCuff("CUFF-BAD").measure(900, 85, 70, patient_id="P-0003")
     with raw_edge(broker.port, "edge-bad") as edge:
-        edge.publish(encode(_batch(readings, "edge-bad")))
-        (ack,) = edge.wait_acks(1)
-        edge.publish(b"{this is not json")
+        batch = _batch(readings, "edge-bad")
+        edge.send(encode(batch), confirmed=True)
+        edge.wait_for_acks([batch.batch_id])
+        ack = edge.acks[batch.batch_id]
+        edge.send(b"{this is not json", confirmed=True)
         response = None
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
@@ -220,8 +188,9 @@ def test_metrics_count_messages_readings_dead_letters_and_acks(cloud, broker):
     _register(cloud, "edge-metrics")
     readings = SimulatedCuff("CUFF-M").measure(900, 85, 70, patient_id="P-0004")
     with raw_edge(broker.port, "edge-metrics") as edge:
-        edge.publish(encode(_batch(readings, "edge-metrics")))
-        edge.wait_acks(1)
+        batch = _batch(readings, "edge-metrics")
+        edge.send(encode(batch), confirmed=True)
+        edge.wait_for_acks([batch.batch_id])
     text = httpx.get(f"{cloud.base_url}/metrics").text
     samples = {
         line.split("{")[0]: float(line.rsplit(" ", 1)[1])
