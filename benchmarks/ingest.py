@@ -214,14 +214,14 @@ def start_workers(dsn: str, port: int, count: int, logs: Path) -> list[subproces
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             (up,) = conn.execute(
-                "SELECT count(*) FROM ingest_workers WHERE last_seen_at > now() - interval '2 s'"
+                "SELECT count(*) FROM ingest_workers "
+                "WHERE last_seen_at > now() - interval '2 s' AND subscribed"
             ).fetchone()
             if up >= count:
                 break
             time.sleep(0.2)
         else:
             raise RuntimeError("ingest workers did not come up; see their logs")
-    time.sleep(1)  # subscriptions settle
     return workers
 
 

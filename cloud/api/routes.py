@@ -36,8 +36,10 @@ def health(request: Request, response: Response) -> dict[str, Any]:
                               AS timescaledb"""
             ).fetchone()
             workers = conn.execute(
+                # Up: alive lately and granted its subscriptions, so receiving its share.
                 """SELECT worker_id, last_seen_at, messages, readings, dead_letters,
-                          last_seen_at > now() - make_interval(secs => %s) AS up
+                          subscribed, broker_problem,
+                          last_seen_at > now() - make_interval(secs => %s) AND subscribed AS up
                    FROM ingest_workers ORDER BY worker_id""",
                 (settings.ingest_worker_stale_s,),
             ).fetchall()

@@ -650,17 +650,24 @@ PROBED_ROUND_MAX = 64
 
 
 def record_heartbeat(
-    conn: psycopg.Connection, worker_id: str, started_at: object, counters: dict[str, int]
+    conn: psycopg.Connection,
+    worker_id: str,
+    started_at: object,
+    counters: dict[str, int],
+    *,
+    subscribed: bool,
+    broker_problem: str | None,
 ) -> None:
     conn.execute(
         """
         INSERT INTO ingest_workers (worker_id, started_at, last_seen_at, messages, readings,
-                                    dead_letters)
-        VALUES (%(w)s, %(s)s, now(), %(m)s, %(r)s, %(d)s)
+                                    dead_letters, subscribed, broker_problem)
+        VALUES (%(w)s, %(s)s, now(), %(m)s, %(r)s, %(d)s, %(sub)s, %(problem)s)
         ON CONFLICT (worker_id) DO UPDATE SET
             started_at = EXCLUDED.started_at, last_seen_at = now(),
             messages = EXCLUDED.messages, readings = EXCLUDED.readings,
-            dead_letters = EXCLUDED.dead_letters
+            dead_letters = EXCLUDED.dead_letters, subscribed = EXCLUDED.subscribed,
+            broker_problem = EXCLUDED.broker_problem
         """,
         {
             "w": worker_id,
@@ -668,6 +675,8 @@ def record_heartbeat(
             "m": counters["messages"],
             "r": counters["readings"],
             "d": counters["dead_letters"],
+            "sub": subscribed,
+            "problem": broker_problem,
         },
     )
     conn.commit()

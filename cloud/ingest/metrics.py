@@ -91,3 +91,9 @@ class IngestMetrics:
             ["worker"],
             registry=self.registry,
         ).labels(**labels)
+        self.subscribed = Gauge(
+            "carebridge_ingest_subscribed",
+            "1 while the broker grants every subscription of the worker",
+            ["worker"],
+            registry=self.registry,
+        ).labels(**labels)

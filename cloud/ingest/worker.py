@@ -14,7 +14,7 @@ import queue
 import random
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TypeVar
@@ -23,6 +23,7 @@ import paho.mqtt.client as mqtt
 import psycopg
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
+from paho.mqtt.reasoncodes import ReasonCode
 from pydantic import BaseModel
 
 from cloud.alerts.rules import SESSION_WINDOW, evaluate
@@ -42,6 +43,11 @@ log = logging.getLogger("carebridge.ingest")
 T = TypeVar("T")
 
 _SESSION_EXPIRY_S = 7 * 24 * 3600
+_SUBSCRIPTIONS = (
+    topics.shared(topics.ALL_READINGS),
+    topics.shared(topics.ALL_ASSIGNMENTS),
+    topics.shared(topics.ALL_QUESTIONNAIRE_ANSWERS),
+)
 _EDGE_CACHE_S = 5.0
 
 
@@ -52,6 +58,18 @@ class _Queued:
     """Which broker connection delivered it; a PUBACK is only valid on that connection."""
     arrived: float
     """time.monotonic() when paho handed it over."""
+
+
+def refused_subscriptions(requested: Sequence[str], answers: Sequence[ReasonCode]) -> str | None:
+    """What a SUBACK refused of the `requested` topic filters, for an operator; None when it
+    granted them all. A broker refuses what the worker's account may not read (EMQX, HiveMQ,
+    Mosquitto's dynamic-security plugin; Mosquitto's ACL file grants and then delivers
+    nothing)."""
+    if len(answers) != len(requested):
+        return f"the broker answered {len(answers)} of {len(requested)} subscriptions"
+    pairs = zip(requested, answers, strict=True)
+    refused = [f"{topic} ({code})" for topic, code in pairs if code.is_failure]
+    return "the broker refused " + ", ".join(refused) if refused else None
 
 
 class IngestWorker:
@@ -70,6 +88,10 @@ class IngestWorker:
         self._stop = threading.Event()
         self._generation = 0
         self._connected = threading.Event()
+        self._subscribed = threading.Event()
+        self._subscribe_mid: int | None = None
+        self.subscription_problem: str | None = None
+        """Why the broker refused a subscription, until it grants them all."""
         self._db_up = threading.Event()
         self._edges: dict[str, tuple[bool, float]] = {}
         self._profiles = ProfileCache(
@@ -86,6 +108,7 @@ class IngestWorker:
         client = cloud_client(self.settings, self.worker_id, manual_ack=True)
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
+        client.on_subscribe = self._on_subscribe
         client.on_message = self._on_message
         client.reconnect_delay_set(min_delay=1, max_delay=10)
         return client
@@ -98,17 +121,37 @@ class IngestWorker:
             return
         self._generation += 1
         self.metrics.broker_up.set(1)
-        client.subscribe(topics.shared(topics.ALL_READINGS), qos=1)
-        client.subscribe(topics.shared(topics.ALL_ASSIGNMENTS), qos=1)
-        client.subscribe(topics.shared(topics.ALL_QUESTIONNAIRE_ANSWERS), qos=1)
+        self._subscribed.clear()
+        # One SUBSCRIBE for all, so one SUBACK says whether this worker can take its share.
+        _rc, self._subscribe_mid = client.subscribe([(topic, 1) for topic in _SUBSCRIPTIONS])
         self._connected.set()
         log.info("connected to broker", extra={"worker": self.worker_id})
+
+    def _on_subscribe(
+        self, _c: mqtt.Client, _u: object, mid: int, reason_codes: list[ReasonCode], _p: object
+    ) -> None:
+        if mid != self._subscribe_mid:
+            return
+        self.subscription_problem = refused_subscriptions(_SUBSCRIPTIONS, reason_codes)
+        if self.subscription_problem is not None:
+            # Connected but deaf: /health reports this worker down and why, instead of a
+            # worker that looks well and never receives a reading.
+            self.metrics.subscribed.set(0)
+            log.error(
+                "broker refused subscriptions",
+                extra={"worker": self.worker_id, "problem": self.subscription_problem},
+            )
+            return
+        self.metrics.subscribed.set(1)
+        self._subscribed.set()
 
     def _on_disconnect(
         self, _c: mqtt.Client, _u: object, _f: object, rc: object, _p: object
     ) -> None:
         self._connected.clear()
+        self._subscribed.clear()
         self.metrics.broker_up.set(0)
+        self.metrics.subscribed.set(0)
         log.warning("disconnected from broker", extra={"reason": str(rc)})
 
     def _on_message(self, _c: mqtt.Client, _u: object, msg: mqtt.MQTTMessage) -> None:
@@ -156,6 +199,11 @@ class IngestWorker:
         return self._connected.is_set()
 
     @property
+    def subscribed(self) -> bool:
+        """Connected, and the broker granted every subscription: receiving its share."""
+        return self._subscribed.is_set()
+
+    @property
     def database_connected(self) -> bool:
         return self._db_up.is_set()
 
@@ -163,10 +211,15 @@ class IngestWorker:
 
     def _run(self) -> None:
         last_beat = 0.0
+        reported: bool | None = None
         while not self._stop.is_set():
             try:
-                if time.monotonic() - last_beat >= self.settings.ingest_heartbeat_s:
+                # A beat at once when the subscriptions are granted or lost, so /health
+                # follows what this worker can receive without waiting out the interval.
+                since = time.monotonic() - last_beat
+                if since >= self.settings.ingest_heartbeat_s or reported != self.subscribed:
                     last_beat = time.monotonic()
+                    reported = self.subscribed
                     self._with_db(self._heartbeat)
                 self._apply_requests()
                 batch: list[_Queued] = []
@@ -324,7 +377,14 @@ class IngestWorker:
             self._client.ack(message.mid, 1)
 
     def _heartbeat(self, conn: psycopg.Connection) -> None:
-        ingest_store.record_heartbeat(conn, self.worker_id, self.started_at, self.counters)
+        ingest_store.record_heartbeat(
+            conn,
+            self.worker_id,
+            self.started_at,
+            self.counters,
+            subscribed=self.subscribed,
+            broker_problem=self.subscription_problem,
+        )
 
     def _is_known_edge(self, edge_id: str) -> bool:
         cached = self._edges.get(edge_id)

@@ -87,10 +87,9 @@ def start_ingest(
     worker = IngestWorker(CloudSettings(**{**values, **settings}))
     worker.start()
     deadline = time.monotonic() + 10
-    while not worker.broker_connected:
-        assert time.monotonic() < deadline, "ingest worker did not connect"
+    while not worker.subscribed:
+        assert time.monotonic() < deadline, "ingest worker did not connect and subscribe"
         time.sleep(0.05)
-    time.sleep(0.3)  # let the shared subscription settle
     return worker
 
 

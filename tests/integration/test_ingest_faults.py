@@ -67,10 +67,9 @@ def _worker(url: str, port: int, worker_id: str) -> IngestWorker:
 
 def _wait_connected(*workers: IngestWorker) -> None:
     deadline = time.monotonic() + 10
-    while not all(w.broker_connected for w in workers):
-        assert time.monotonic() < deadline, "workers did not connect"
+    while not all(w.subscribed for w in workers):
+        assert time.monotonic() < deadline, "workers did not connect and subscribe"
         time.sleep(0.05)
-    time.sleep(0.3)  # let the subscriptions settle before the first publish
 
 
 def _stored(url: str, ids: set[uuid.UUID]) -> tuple[int, int]:
