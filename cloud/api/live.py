@@ -90,8 +90,12 @@ async def event_stream(
     wanted: Callable[[dict[str, Any]], bool],
 ) -> AsyncIterator[str]:
     """Server-sent events of one channel's notices that `wanted` lets through, with a
-    keep-alive comment every 15 s so proxies do not close an idle stream."""
+    keep-alive comment every 15 s so proxies do not close an idle stream.
+
+    The first comment, `: connected`, comes once this stream hears every notice from then
+    on: subscribed, and the feed listening to the database."""
     async with feed.subscribe(channel) as queue:
+        await feed.listening.wait()
         yield ": connected\n\n"
         while not await request.is_disconnected():
             try:

@@ -259,6 +259,7 @@ def test_the_queue_streams_new_alerts_to_their_team_only(cloud, broker, database
     tokens = _setup_people(database_url)
     base = cloud.base_url
     received: dict[str, list[dict]] = {"cm_a": [], "cm_b": []}
+    connected = {who: threading.Event() for who in received}
 
     def listen(who: str) -> None:
         url = f"{base}/api/v1/queue/events?access_token={tokens[who]}"
@@ -270,6 +271,8 @@ def test_the_queue_streams_new_alerts_to_their_team_only(cloud, broker, database
         ):
             assert response.headers["content-type"].startswith("text/event-stream")
             for line in response.iter_lines():
+                if line == ": connected":
+                    connected[who].set()
                 if line.startswith("data: "):
                     received[who].append(json.loads(line[6:]))
                     return
@@ -277,7 +280,7 @@ def test_the_queue_streams_new_alerts_to_their_team_only(cloud, broker, database
     threads = [threading.Thread(target=listen, args=(who,), daemon=True) for who in received]
     for thread in threads:
         thread.start()
-    time.sleep(0.5)  # both streams connected
+    assert all(event.wait(10) for event in connected.values()), "a stream did not connect"
     _publish_glucose(broker.port, 2.5)
     threads[0].join(15)
     (event,) = received["cm_a"]
