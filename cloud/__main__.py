@@ -1,4 +1,4 @@
-"""`python -m cloud serve | ingest | migrate | retention | add-edge EDGE_ID |
+"""`python -m cloud serve | ingest | migrate | retention | rollups | add-edge EDGE_ID |
 replay-dead-letters`."""
 
 from __future__ import annotations
@@ -7,8 +7,9 @@ import argparse
 import signal
 import sys
 import threading
+from datetime import date
 
-from cloud.settings import get_settings
+from cloud.settings import CloudSettings, get_settings
 from protocols.logs import configure_logging
 from protocols.process import tune_garbage_collector
 
@@ -32,6 +33,25 @@ def main(argv: list[str] | None = None) -> int:
         type=int,
         help="dead letters' horizon (default: CAREBRIDGE_DEAD_LETTER_RETENTION_DAYS, "
         "else the readings' horizon)",
+    )
+    rollups = sub.add_parser(
+        "rollups",
+        help="check the daily rollups against the raw readings; --repair rebuilds those that "
+        "differ",
+    )
+    rollups.add_argument(
+        "--since", type=date.fromisoformat, required=True, help="first day (YYYY-MM-DD)"
+    )
+    rollups.add_argument(
+        "--until",
+        type=date.fromisoformat,
+        help="last day, included (default: today on the hospital's calendar)",
+    )
+    rollups.add_argument(
+        "--repair", action="store_true", help="rebuild each day that differs from its readings"
+    )
+    rollups.add_argument(
+        "--show", type=int, default=20, help="how many differences to print (default 20)"
     )
     add_edge = sub.add_parser("add-edge", help="register an edge agent")
     add_edge.add_argument("edge_id")
@@ -93,6 +113,8 @@ def main(argv: list[str] | None = None) -> int:
             else:
                 print("no dead-letter horizon: keeping all")
         return 0
+    if args.command == "rollups":
+        return _rollups(settings, args.since, args.until, repair=args.repair, show=args.show)
     if args.command == "replay-dead-letters":
         from cloud.ingest.dead_letter_replay import Selection, replay_dead_letters
         from protocols.errors import CareBridgeError
@@ -158,6 +180,54 @@ def main(argv: list[str] | None = None) -> int:
         access_log=False,
     )
     return 0
+
+
+def _rollups(
+    settings: CloudSettings, since: date, until: date | None, *, repair: bool, show: int
+) -> int:
+    """0 when every checked rollup agrees with its readings (after `repair`, if asked);
+    1 when some differ; 2 when the days cannot be checked."""
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    import psycopg
+
+    from cloud.db.rollup_repair import RollupDifference, check_rollups, readings_dropped_until
+    from cloud.readings.rollup_days import (
+        DayRange,
+        RollupRangeError,
+        first_complete_day,
+        plan_check,
+    )
+
+    zone = ZoneInfo(settings.timezone)
+    asked = DayRange(since, until or datetime.now(zone).date())
+    shown = 0
+
+    def report(days: DayRange, found: list[RollupDifference]) -> None:
+        nonlocal shown
+        print(f"{days}: {len(found)} rollup(s) differ" if found else f"{days}: agree", flush=True)
+        for difference in found[: max(show - shown, 0)]:
+            print(f"  {difference}")
+        shown += min(len(found), max(show - shown, 0))
+        if found and repair:
+            print(f"  rebuilding {days} from its readings", flush=True)
+
+    with psycopg.connect(settings.database_url, autocommit=True) as conn:
+        try:
+            plan = plan_check(asked, first_complete_day(readings_dropped_until(conn), zone))
+        except RollupRangeError as exc:
+            print(f"rollups: {exc.reason}", file=sys.stderr)
+            return 2
+        if plan.skipped is not None:
+            print(f"{plan.skipped}: not checked, its raw readings were dropped by retention")
+        outcome = check_rollups(conn, plan, settings.timezone, repair=repair, report=report)
+    summary = f"checked {outcome.days_checked} day(s): {outcome.differences} rollup(s) differed"
+    if repair:
+        summary += f"; rebuilt {len(outcome.days_rebuilt)} day(s), {outcome.left} differ now"
+    print(summary)
+    remaining = outcome.left if repair else outcome.differences
+    return 1 if remaining else 0
 
 
 if __name__ == "__main__":

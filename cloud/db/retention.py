@@ -18,11 +18,27 @@ DEAD_LETTER_SLICE = 10_000
 
 
 def drop_old_readings(conn: psycopg.Connection, older_than: timedelta) -> list[str]:
-    """Drop every readings chunk entirely older than `older_than`; return the chunk names."""
+    """Drop every readings chunk entirely older than `older_than`; return the chunk names.
+    Records how far readings are gone (`readings_dropped_until`), for the rollup check."""
     with conn.transaction():
+        ends = dict(
+            conn.execute(
+                """SELECT chunk_schema || '.' || chunk_name, range_end
+                   FROM timescaledb_information.chunks
+                   WHERE hypertable_schema = current_schema() AND hypertable_name = 'readings'"""
+            ).fetchall()
+        )
         rows = conn.execute(
             "SELECT drop_chunks('readings', older_than => now() - %s::interval)", (older_than,)
         ).fetchall()
+        dropped = [row[0] for row in rows]
+        if dropped:
+            conn.execute(
+                """INSERT INTO readings_dropped_until (until) VALUES (%s)
+                   ON CONFLICT (only_row) DO UPDATE
+                   SET until = greatest(readings_dropped_until.until, EXCLUDED.until)""",
+                (max(ends[name] for name in dropped),),
+            )
         # The ids of edge-timed readings go with them (a small table: rows, not chunks),
         # but only those older than every chunk kept, so none still stored loses its entry.
         conn.execute(
@@ -32,7 +48,7 @@ def drop_old_readings(conn: psycopg.Connection, older_than: timedelta) -> list[s
                    now() - %s::interval)""",
             (older_than,),
         )
-    return [row[0] for row in rows]
+    return dropped
 
 
 def delete_old_dead_letters(

@@ -14,11 +14,14 @@ import paho.mqtt.client as mqtt
 import psycopg
 import pytest
 
+from cloud.db import ingest_store
+from cloud.ingest.intake import AcceptedReading
 from cloud.ingest.worker import IngestWorker
 from cloud.settings import CloudSettings
 from edge_agent.settings import EdgeSettings
 from protocols import topics
 from protocols.messages import Ack, EdgeStatus, decode
+from protocols.reading import Reading
 
 
 class AckedEdge:
@@ -91,6 +94,22 @@ def start_ingest(
         assert time.monotonic() < deadline, "ingest worker did not connect and subscribe"
         time.sleep(0.05)
     return worker
+
+
+def store_readings(
+    database_url: str,
+    readings: Iterable[Reading],
+    edge: str = "edge-1",
+    timezone: str = "Asia/Shanghai",
+) -> set[uuid.UUID]:
+    """Store `readings` as an ingest flush does (rollups and latest values included); the
+    ids new to the database."""
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        ingest_store.prepare_connection(conn)
+        with conn.transaction():
+            return ingest_store.copy_readings(
+                conn, [AcceptedReading(edge, r) for r in readings], timezone
+            )
 
 
 def stored(database_url: str, ids: Iterable[uuid.UUID]) -> tuple[int, int]:

@@ -1,19 +1,29 @@
 """`python -m cloud …` jobs as an operator runs them: `replay-dead-letters` (a dry run says
 what it would publish and changes nothing; without a choice of letters it refuses) and
-`retention` (dead letters go with the readings' horizon unless given their own); and which
-letters a replay chooses, read a page at a time."""
+`retention` (dead letters go with the readings' horizon unless given their own); `rollups`
+(daily rollups checked against the raw readings and rebuilt where they differ, never for
+days retention has taken the readings of); and which letters a replay chooses, read a page
+at a time."""
 
 from __future__ import annotations
 
 import logging
+import threading
+from datetime import UTC, date, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import psycopg
 import pytest
 
 from cloud.__main__ import main
+from cloud.db import rollup_repair
+from cloud.db.retention import drop_old_readings
 from cloud.ingest.dead_letter_replay import Selection, counts, letter_pages, mark_replayed
+from cloud.readings.rollup_days import DayRange
 from cloud.settings import get_settings
 from protocols import topics
+from simulators.readings import SimulatedCuff, SimulatedGlucoseMeter
+from tests.integration.edge_support import store_readings
 
 
 @pytest.fixture
@@ -118,3 +128,139 @@ def test_letters_are_chosen_by_code_once_by_id_always_and_read_in_pages(cloud_en
         named = Selection(ids=[1, 3])  # named letters go, replayed before or not
         assert [k.dead_letter_id for p in letter_pages(conn, named) for k in p] == [1, 3]
         assert counts(conn, named) == (2, 0)
+
+
+# --- rollups ------------------------------------------------------------------------------
+
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+
+
+def _rollups(database_url: str) -> dict[tuple[str, str, date], tuple]:
+    with psycopg.connect(database_url) as conn:
+        rows = conn.execute(
+            "SELECT patient_id, metric, day, n, min_value, max_value, round(sum_value::numeric, 6) "
+            "FROM readings_daily"
+        ).fetchall()
+    return {row[:3]: row[3:] for row in rows}
+
+
+def _three_days_of_readings(database_url: str) -> datetime:
+    """Readings of two patients on 1–3 November (Shanghai); returns the first's time."""
+    first = datetime(2026, 11, 1, 9, 30, tzinfo=SHANGHAI)
+    cuff, meter = SimulatedCuff("RC-1"), SimulatedGlucoseMeter("RG-1")
+    for day in range(3):
+        at = first + timedelta(days=day)
+        store_readings(database_url, cuff.measure(130 + day, 85, 70, patient_id="P1", at=at))
+        store_readings(database_url, meter.measure(6.1 + day, patient_id="P2", at=at))
+        later = at + timedelta(hours=5)
+        store_readings(database_url, meter.measure(7.3, patient_id="P2", at=later))
+    return first
+
+
+def test_rollups_that_agree_with_their_readings_pass_the_check(cloud_env, capsys):
+    _three_days_of_readings(cloud_env)
+    assert main(["rollups", "--since", "2026-11-01", "--until", "2026-11-03"]) == 0
+    out = capsys.readouterr().out
+    assert out.splitlines() == [
+        "2026-11-01: agree",
+        "2026-11-02: agree",
+        "2026-11-03: agree",
+        "checked 3 day(s): 0 rollup(s) differed",
+    ]
+
+
+def test_rollups_that_differ_are_listed_and_repair_rebuilds_them_from_the_readings(
+    cloud_env, capsys
+):
+    _three_days_of_readings(cloud_env)
+    made_by_ingest = _rollups(cloud_env)
+    with psycopg.connect(cloud_env) as conn:
+        # What a restore of one table without the other, or a hand-made fix, leaves behind.
+        conn.execute(
+            "UPDATE readings_daily SET n = n + 1 WHERE patient_id = 'P2' AND day = '2026-11-02'"
+        )
+        conn.execute(
+            "DELETE FROM readings_daily WHERE patient_id = 'P1' AND metric = 'systolic' "
+            "AND day = '2026-11-03'"
+        )
+        conn.execute(
+            "INSERT INTO readings_daily VALUES ('P9', 'glucose', '2026-11-03', 1, 5, 5, 5)"
+        )
+    args = ["rollups", "--since", "2026-11-01", "--until", "2026-11-03"]
+    assert main(args) == 1
+    out = capsys.readouterr().out
+    assert "2026-11-01: agree" in out
+    assert "2026-11-02: 1 rollup(s) differ" in out
+    assert (
+        "  2026-11-02 P2 glucose: rollup n=3 min=7.1 max=7.3 sum=14.4, "
+        "readings n=2 min=7.1 max=7.3 sum=14.4"
+    ) in out
+    assert "2026-11-03: 2 rollup(s) differ" in out
+    assert "  2026-11-03 P1 systolic: rollup missing, readings n=1 min=132 max=132 sum=132" in out
+    assert "  2026-11-03 P9 glucose: rollup n=1 min=5 max=5 sum=5, readings none" in out
+    assert out.endswith("checked 3 day(s): 3 rollup(s) differed\n")
+    assert _rollups(cloud_env) != made_by_ingest  # a check changes nothing
+
+    assert main([*args, "--repair"]) == 0
+    out = capsys.readouterr().out
+    assert "  rebuilding 2026-11-02 from its readings" in out
+    assert "rebuilding 2026-11-01" not in out
+    assert out.endswith("checked 3 day(s): 3 rollup(s) differed; rebuilt 2 day(s), 0 differ now\n")
+    assert _rollups(cloud_env) == made_by_ingest
+    assert main(args) == 0
+
+
+def test_days_whose_readings_retention_dropped_are_neither_checked_nor_rebuilt(cloud_env, capsys):
+    first = _three_days_of_readings(cloud_env)
+    with psycopg.connect(cloud_env, autocommit=True) as conn:
+        # One-day chunks end at UTC midnight, 08:00 in Shanghai: the retention job dropping
+        # the chunk that ends on 2 November 08:00 takes the 1st's readings (and would take
+        # the 2nd's first hours, had it any).
+        horizon = datetime.now(UTC) - datetime(2026, 11, 2, tzinfo=UTC)
+        assert len(drop_old_readings(conn, horizon)) == 1
+        conn.execute("UPDATE readings_daily SET n = 99 WHERE day = '2026-11-01'")
+    kept = {k: v for k, v in _rollups(cloud_env).items() if k[2] == first.date()}
+    assert main(["rollups", "--since", "2026-11-01", "--until", "2026-11-03", "--repair"]) == 0
+    out = capsys.readouterr().out
+    assert out.splitlines()[:3] == [
+        "2026-11-01…2026-11-02: not checked, its raw readings were dropped by retention",
+        "2026-11-03: agree",
+        "checked 1 day(s): 0 rollup(s) differed; rebuilt 0 day(s), 0 differ now",
+    ]
+    assert {k: v for k, v in _rollups(cloud_env).items() if k[2] == first.date()} == kept
+
+    assert main(["rollups", "--since", "2026-10-01", "--until", "2026-11-02"]) == 2
+    assert "raw readings are complete only from 2026-11-03" in capsys.readouterr().err
+
+
+def test_a_rebuild_while_ingest_stores_the_same_days_loses_and_doubles_nothing(cloud_env):
+    first = _three_days_of_readings(cloud_env)
+    days = DayRange(date(2026, 11, 1), date(2026, 11, 3))
+    stop = threading.Event()
+    failures: list[BaseException] = []
+
+    def keep_storing() -> None:
+        meter = SimulatedGlucoseMeter("RG-LIVE")
+        n = 0
+        try:
+            while not stop.is_set():
+                at = first + timedelta(days=n % 3, minutes=n)
+                store_readings(cloud_env, meter.measure(5.0, patient_id=f"L{n % 7}", at=at))
+                n += 1
+        except BaseException as exc:  # reported below, not lost in the thread
+            failures.append(exc)
+
+    storing = threading.Thread(target=keep_storing)
+    storing.start()
+    try:
+        with psycopg.connect(cloud_env, autocommit=True) as conn:
+            for _ in range(15):
+                rollup_repair.rebuild(conn, days, "Asia/Shanghai")
+    finally:
+        stop.set()
+        storing.join(30)
+    assert failures == []
+    with psycopg.connect(cloud_env, autocommit=True) as conn:
+        live = conn.execute("SELECT count(*) FROM readings WHERE patient_id LIKE 'L%'").fetchone()
+        assert rollup_repair.differences(conn, days, "Asia/Shanghai") == []
+    assert live[0] > 15  # ingest went on between the rebuilds

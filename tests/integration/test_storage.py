@@ -11,24 +11,14 @@ import pytest
 from fastapi.testclient import TestClient
 
 from cloud.api.app import create_app
-from cloud.db import ingest_store
 from cloud.db.retention import drop_old_readings
-from cloud.ingest.intake import AcceptedReading
 from cloud.settings import CloudSettings
 from protocols.reading import Source
 from simulators.readings import SimulatedCuff, SimulatedGlucoseMeter
 from tests.conftest import bearer, make_user
+from tests.integration.edge_support import store_readings as store
 
 TZ = "Asia/Shanghai"
-
-
-def store(database_url, readings, edge="edge-1"):
-    with psycopg.connect(database_url, autocommit=True) as conn:
-        ingest_store.prepare_connection(conn)
-        with conn.transaction():
-            return ingest_store.copy_readings(
-                conn, [AcceptedReading(edge, r) for r in readings], TZ
-            )
 
 
 @pytest.fixture
