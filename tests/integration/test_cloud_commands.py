@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -237,30 +238,37 @@ def test_a_rebuild_while_ingest_stores_the_same_days_loses_and_doubles_nothing(c
     first = _three_days_of_readings(cloud_env)
     days = DayRange(date(2026, 11, 1), date(2026, 11, 3))
     stop = threading.Event()
+    stored_live: list[int] = []
     failures: list[BaseException] = []
 
     def keep_storing() -> None:
         meter = SimulatedGlucoseMeter("RG-LIVE")
-        n = 0
         try:
             while not stop.is_set():
+                n = len(stored_live)
                 at = first + timedelta(days=n % 3, minutes=n)
                 store_readings(cloud_env, meter.measure(5.0, patient_id=f"L{n % 7}", at=at))
-                n += 1
+                stored_live.append(n)
         except BaseException as exc:  # reported below, not lost in the thread
             failures.append(exc)
 
     storing = threading.Thread(target=keep_storing)
     storing.start()
+    rebuilt_after: set[int] = set()  # how many flushes were stored when a rebuild began
     try:
         with psycopg.connect(cloud_env, autocommit=True) as conn:
-            for _ in range(15):
+            deadline = time.monotonic() + 60
+            # Rebuilds back to back until ingest has stored 40 flushes among them.
+            while len(stored_live) < 40 and time.monotonic() < deadline and not failures:
+                rebuilt_after.add(len(stored_live))
                 rollup_repair.rebuild(conn, days, "Asia/Shanghai")
     finally:
         stop.set()
         storing.join(30)
     assert failures == []
+    assert len(stored_live) >= 40
+    assert len(rebuilt_after) >= 10  # rebuilds all along the flushes, not bunched
     with psycopg.connect(cloud_env, autocommit=True) as conn:
         live = conn.execute("SELECT count(*) FROM readings WHERE patient_id LIKE 'L%'").fetchone()
         assert rollup_repair.differences(conn, days, "Asia/Shanghai") == []
-    assert live[0] > 15  # ingest went on between the rebuilds
+    assert live[0] == len(stored_live)
