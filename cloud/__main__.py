@@ -192,7 +192,12 @@ def _rollups(
 
     import psycopg
 
-    from cloud.db.rollup_repair import RollupDifference, check_rollups, readings_dropped_until
+    from cloud.db.rollup_repair import (
+        LOCK_TIMEOUT,
+        RollupDifference,
+        check_rollups,
+        readings_dropped_until,
+    )
     from cloud.readings.rollup_days import (
         DayRange,
         RollupRangeError,
@@ -221,7 +226,16 @@ def _rollups(
             return 2
         if plan.skipped is not None:
             print(f"{plan.skipped}: not checked, its raw readings were dropped by retention")
-        outcome = check_rollups(conn, plan, settings.timezone, repair=repair, report=report)
+        try:
+            outcome = check_rollups(conn, plan, settings.timezone, repair=repair, report=report)
+        except psycopg.errors.LockNotAvailable:
+            print(
+                f"rollups: gave up rebuilding the last day above: ingest held readings_daily "
+                f"for longer than {LOCK_TIMEOUT}; the days before it are rebuilt; run the "
+                "command again",
+                file=sys.stderr,
+            )
+            return 1
     summary = f"checked {outcome.days_checked} day(s): {outcome.differences} rollup(s) differed"
     if repair:
         summary += f"; rebuilt {len(outcome.days_rebuilt)} day(s), {outcome.left} differ now"

@@ -234,6 +234,24 @@ def test_days_whose_readings_retention_dropped_are_neither_checked_nor_rebuilt(c
     assert "raw readings are complete only from 2026-11-03" in capsys.readouterr().err
 
 
+def test_a_rebuild_that_cannot_get_past_ingest_gives_up_and_says_so(cloud_env, capsys, monkeypatch):
+    _three_days_of_readings(cloud_env)
+    with psycopg.connect(cloud_env) as conn:
+        conn.execute("UPDATE readings_daily SET n = 99 WHERE day = '2026-11-03'")
+    monkeypatch.setattr(rollup_repair, "LOCK_TIMEOUT", "200ms")
+    with psycopg.connect(cloud_env) as flush:
+        # A flush in progress, holding what ingest's statement holds on the rollups.
+        flush.execute("LOCK TABLE readings_daily IN ROW EXCLUSIVE MODE")
+        code = main(["rollups", "--since", "2026-11-01", "--until", "2026-11-03", "--repair"])
+        flush.rollback()
+    captured = capsys.readouterr()
+    assert code == 1
+    assert "  rebuilding 2026-11-03 from its readings" in captured.out
+    assert "gave up rebuilding the last day above" in captured.err
+    assert "longer than 200ms" in captured.err
+    assert main(["rollups", "--since", "2026-11-03", "--until", "2026-11-03"]) == 1  # unchanged
+
+
 def test_a_rebuild_while_ingest_stores_the_same_days_loses_and_doubles_nothing(cloud_env):
     first = _three_days_of_readings(cloud_env)
     days = DayRange(date(2026, 11, 1), date(2026, 11, 3))
