@@ -16,7 +16,6 @@ from cloud.auth import TEAM_SCOPED, Role
 from cloud.db import care_store, programme_store, qc_store
 from cloud.programmes.errors import SampleExists
 from cloud.reports import qc_sheets
-from cloud.reports.pdf import monthly_report
 from cloud.reports.xlsx import workbook
 
 router = APIRouter(prefix="/api/v1/qc")
@@ -256,6 +255,10 @@ def monthly_pdf(
     conn: Conn, user: CurrentUser, settings: Settings, hospital_id: str, month: Month
 ) -> Response:
     """The month's QC report with charts, for the hospital's quality meeting."""
+    # matplotlib takes about a second to import: the first PDF pays for it, not every
+    # start of every cloud process.
+    from cloud.reports.pdf import monthly_report
+
     require(user, *READERS)
     name = _hospital_name(conn, hospital_id)
     result = qc_store.monthly_score(conn, hospital_id, month, settings.timezone)
