@@ -225,7 +225,10 @@ def _rollups(
             print(f"rollups: {exc.reason}", file=sys.stderr)
             return 2
         if plan.skipped is not None:
-            print(f"{plan.skipped}: not checked, its raw readings were dropped by retention")
+            print(
+                f"{plan.skipped}: not checked, raw readings are complete only from "
+                f"{plan.slices[0].first} (retention may have dropped older chunks)"
+            )
         try:
             outcome = check_rollups(conn, plan, settings.timezone, repair=repair, report=report)
         except psycopg.errors.LockNotAvailable:

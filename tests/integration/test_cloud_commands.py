@@ -224,7 +224,8 @@ def test_days_whose_readings_retention_dropped_are_neither_checked_nor_rebuilt(c
     assert main(["rollups", "--since", "2026-11-01", "--until", "2026-11-03", "--repair"]) == 0
     out = capsys.readouterr().out
     assert out.splitlines()[:3] == [
-        "2026-11-01…2026-11-02: not checked, its raw readings were dropped by retention",
+        "2026-11-01…2026-11-02: not checked, raw readings are complete only from 2026-11-03 "
+        "(retention may have dropped older chunks)",
         "2026-11-03: agree",
         "checked 1 day(s): 0 rollup(s) differed; rebuilt 0 day(s), 0 differ now",
     ]
