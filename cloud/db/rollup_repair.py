@@ -116,9 +116,9 @@ def differences(conn: psycopg.Connection, days: DayRange, timezone: str) -> list
     ]
 
 
-def rebuild(conn: psycopg.Connection, days: DayRange, timezone: str) -> tuple[int, int]:
+def rebuild(conn: psycopg.Connection, days: DayRange, timezone: str) -> None:
     """Replace the rollups of `days` with what their raw readings add up to, in one
-    transaction; (rows deleted, rows written).
+    transaction.
 
     `SHARE ROW EXCLUSIVE` on `readings_daily` waits for the ingest statements writing to it
     and holds off new ones until the commit (readers go on), so no flush's readings are
@@ -127,16 +127,13 @@ def rebuild(conn: psycopg.Connection, days: DayRange, timezone: str) -> tuple[in
     with conn.transaction():
         conn.execute(f"SET LOCAL lock_timeout = '{LOCK_TIMEOUT}'")
         conn.execute("LOCK TABLE readings_daily IN SHARE ROW EXCLUSIVE MODE")
-        deleted = conn.execute(
-            "DELETE FROM readings_daily WHERE day BETWEEN %(first)s AND %(last)s", params
-        ).rowcount
-        written = conn.execute(
+        conn.execute("DELETE FROM readings_daily WHERE day BETWEEN %(first)s AND %(last)s", params)
+        conn.execute(
             "INSERT INTO readings_daily (patient_id, metric, day, n, min_value, max_value, "
             f"sum_value) {_RAW_TOTALS}",
             params,
             prepare=False,
-        ).rowcount
-    return deleted, written
+        )
 
 
 @dataclass

@@ -64,8 +64,8 @@ def plan_check(asked: DayRange, complete_from: date | None, slice_days: int = 1)
     complete_from = complete_from or asked.first
     if asked.last < complete_from:
         raise RollupRangeError(
-            f"raw readings are complete only from {complete_from} (older chunks were dropped "
-            f"by retention); {asked} can no longer be checked"
+            f"raw readings are complete only from {complete_from} (retention may have dropped "
+            f"older chunks); {asked} can no longer be checked"
         )
     first = max(asked.first, complete_from)
     skipped = DayRange(asked.first, first - timedelta(days=1)) if first > asked.first else None
