@@ -212,9 +212,12 @@ def _rollups(
     def report(days: DayRange, found: list[RollupDifference]) -> None:
         nonlocal shown
         print(f"{days}: {len(found)} rollup(s) differ" if found else f"{days}: agree", flush=True)
-        for difference in found[: max(show - shown, 0)]:
+        listed = found[: max(show - shown, 0)]
+        for difference in listed:
             print(f"  {difference}")
-        shown += min(len(found), max(show - shown, 0))
+        if len(listed) < len(found):
+            print(f"  … and {len(found) - len(listed)} more (--show N lists more)")
+        shown += len(listed)
         if found and repair:
             print(f"  rebuilding {days} from its readings", flush=True)
 

@@ -201,6 +201,10 @@ def test_rollups_that_differ_are_listed_and_repair_rebuilds_them_from_the_readin
     assert "  2026-11-03 P9 glucose: rollup n=1 min=5 max=5 sum=5, readings none" in out
     assert out.endswith("checked 3 day(s): 3 rollup(s) differed\n")
     assert _rollups(cloud_env) != made_by_ingest  # a check changes nothing
+    assert main([*args, "--show", "1"]) == 1
+    out = capsys.readouterr().out
+    assert "  … and 2 more (--show N lists more)" in out
+    assert "P9" not in out
 
     assert main([*args, "--repair"]) == 0
     out = capsys.readouterr().out
