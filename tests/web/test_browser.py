@@ -11,10 +11,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Browser, Page, Route, expect, sync_playwright
 
 from protocols.reading import Source
-from simulators.readings import SimulatedCuff
+from simulators.readings import SimulatedCuff, SimulatedGlucoseMeter
 from tests.conftest import PASSWORD
 from tests.web.conftest import WebStack
 
@@ -166,3 +166,42 @@ def test_centre_station_shows_new_readings_from_the_event_stream_without_polling
     mine = SimulatedCuff("WEB-BP-MINE", source=Source.CENTRE)
     web_stack.publish(mine.measure(126, 80, 69, patient_id="P-100"), edge_id="centre-web")
     expect(page.locator("#patient-readings")).to_contain_text("WEB-BP-MINE", timeout=10_000)
+
+
+def test_an_alert_raised_before_the_live_stream_opens_shows_once_it_opens(
+    browser: Browser, web_stack: WebStack
+):
+    """Notices are not replayed: the workbench reloads its list when its stream opens, so
+    an alert raised between rendering the page and the stream's start is not missed."""
+    page = browser.new_context(viewport={"width": 1400, "height": 1000}).new_page()
+    held: list[Route] = []
+    page.route("**/api/v1/queue/events", lambda route: held.append(route))  # until released
+    page.goto(f"{web_stack.base_url}/login")
+    page.get_by_label("用户名").fill("cm-a")
+    page.get_by_label("密码").fill(PASSWORD)
+    page.keyboard.press("Enter")
+    expect(page).to_have_url(f"{web_stack.base_url}/workbench")
+    for _ in range(100):
+        if held:
+            break
+        page.wait_for_timeout(50)
+    assert held, "the workbench did not open its event stream"
+
+    web_stack.publish(SimulatedGlucoseMeter("WEB-GLU-GAP").measure(2.4, patient_id="P-100"))
+    alert_id = None
+    for _ in range(150):
+        found = web_stack.sql(
+            "SELECT a.alert_id FROM alerts a JOIN readings r ON r.reading_id = ANY(a.reading_ids) "
+            "WHERE r.device_serial = 'WEB-GLU-GAP' AND a.status = 'open'"
+        )
+        if found:
+            alert_id = found[0][0]
+            break
+        page.wait_for_timeout(100)
+    assert alert_id is not None, "the glucose reading raised no alert"
+    row = page.locator(f"tr[data-alert='{alert_id}']")
+    expect(row).to_have_count(0)  # raised after the page was rendered: not in its list
+
+    held[0].continue_()
+    expect(page.locator("#live")).to_have_text("实时更新已连接", timeout=10_000)
+    expect(row).to_be_visible(timeout=10_000)

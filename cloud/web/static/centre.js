@@ -95,9 +95,10 @@ function connect() {
     if (poll !== null) {
       clearInterval(poll);
       poll = null;
-      // Notices sent while the stream was down are not replayed: reload once instead.
-      refresh();
     }
+    // Notices are not replayed: reload on every open, so a reading that came while the
+    // stream was down, or between the first load and the first open, is not missed.
+    refresh();
   });
   source.addEventListener("readings", refresh);
   source.addEventListener("error", () => {

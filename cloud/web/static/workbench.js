@@ -84,17 +84,15 @@ function refreshSoon() {
 
 function connect() {
   const source = new EventSource("/api/v1/queue/events");
-  let lost = false;
   source.addEventListener("open", () => {
     live.textContent = live.dataset.on;
     live.classList.remove("off");
-    // Notices sent while the stream was down are not replayed: reload the list instead.
-    if (lost) refreshSoon();
-    lost = false;
+    // Notices are not replayed: reload the list on every open, so an alert raised while the
+    // stream was down, or between rendering this page and the first open, is not missed.
+    refreshSoon();
   });
   source.addEventListener("alert", refreshSoon);
   source.addEventListener("error", () => {
-    lost = true;
     live.textContent = live.dataset.off;
     live.classList.add("off");
   });
