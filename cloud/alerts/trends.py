@@ -7,12 +7,14 @@ The frame has one row per calendar day and metric: columns `day` (date), `metric
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, timedelta
+from typing import Any
 
 import pandas as pd
 
-from cloud.alerts.thresholds import Tier
+from cloud.alerts.thresholds import Cohort, Tier
 
 
 @dataclass(frozen=True)
@@ -141,3 +143,45 @@ def systolic_rising(frame: pd.DataFrame, today: date) -> TrendFinding | None:
         f"systolic 7-day mean {recent.mean():.0f} is {rise:.0f} mmHg above the week before",
         [d.date() for d in recent.index],
     )
+
+
+def daily_frame(rows: list[dict[str, Any]], timezone: str) -> pd.DataFrame:
+    """Readings → one row per day and metric, the shape the trend rules take."""
+    if not rows:
+        return pd.DataFrame(columns=["day", "metric", "n", "mean", "min", "max", "sum"])
+    frame = pd.DataFrame(rows)
+    frame["day"] = pd.to_datetime(frame["time"], utc=True).dt.tz_convert(timezone).dt.date
+    grouped = frame.groupby(["day", "metric"])["value"]
+    return grouped.agg(n="count", mean="mean", min="min", max="max", sum="sum").reset_index()
+
+
+def findings(
+    cohorts: set[str], rows: list[dict[str, Any]], today: Any, timezone: str
+) -> list[TrendFinding]:
+    """Every trend rule of the patient's cohorts over its readings (`time`, `metric`,
+    `value`, `source`, `meal`) of the last weeks."""
+    everything = daily_frame(rows, timezone)
+    home = daily_frame([r for r in rows if r["source"] == "home"], timezone)
+    fasting = daily_frame(
+        [r for r in rows if r["metric"] == "glucose" and r["meal"] in ("fasting", "before_meal")],
+        timezone,
+    )
+    checks: list[Callable[[], TrendFinding | None]] = []
+    if Cohort.HEART_FAILURE in cohorts:
+        checks.append(lambda: heart_failure_weight_gain(everything, today))
+    if Cohort.HYPERTENSION in cohorts:
+        checks += [
+            lambda: home_bp_mean(home, today),
+            lambda: systolic_rising(everything, today),
+            lambda: days_out_of_target(
+                everything, today, "systolic", 135, "bp.days_above_target", "血压多日未达标"
+            ),
+        ]
+    if Cohort.DIABETES in cohorts:
+        checks += [
+            lambda: recurrent_hypoglycaemia(everything, today),
+            lambda: days_out_of_target(
+                fasting, today, "glucose", 7.0, "glucose.fasting.days_above", "空腹血糖多日未达标"
+            ),
+        ]
+    return [finding for check in checks if (finding := check()) is not None]

@@ -8,14 +8,11 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from datetime import datetime, timedelta
-from typing import Any
 from zoneinfo import ZoneInfo
 
-import pandas as pd
 import psycopg
 from psycopg.rows import dict_row
 
-from cloud.alerts import trends
 from cloud.alerts.adherence import (
     DEFAULT_POLICY,
     HEART_FAILURE_WEIGHT,
@@ -36,48 +33,12 @@ TREND_HISTORY = timedelta(days=15)
 TREND_BATCH = 500
 
 
-def _daily_frame(rows: list[dict[str, Any]], timezone: str) -> pd.DataFrame:
-    """Readings → one row per day and metric, the shape the trend rules take."""
-    if not rows:
-        return pd.DataFrame(columns=["day", "metric", "n", "mean", "min", "max", "sum"])
-    frame = pd.DataFrame(rows)
-    frame["day"] = pd.to_datetime(frame["time"], utc=True).dt.tz_convert(timezone).dt.date
-    grouped = frame.groupby(["day", "metric"])["value"]
-    return grouped.agg(n="count", mean="mean", min="min", max="max", sum="sum").reset_index()
-
-
-def _trend_findings(
-    cohorts: set[str], rows: list[dict[str, Any]], today: Any, timezone: str
-) -> list[trends.TrendFinding]:
-    everything = _daily_frame(rows, timezone)
-    home = _daily_frame([r for r in rows if r["source"] == "home"], timezone)
-    fasting = _daily_frame(
-        [r for r in rows if r["metric"] == "glucose" and r["meal"] in ("fasting", "before_meal")],
-        timezone,
-    )
-    checks: list[Callable[[], trends.TrendFinding | None]] = []
-    if Cohort.HEART_FAILURE in cohorts:
-        checks.append(lambda: trends.heart_failure_weight_gain(everything, today))
-    if Cohort.HYPERTENSION in cohorts:
-        checks += [
-            lambda: trends.home_bp_mean(home, today),
-            lambda: trends.systolic_rising(everything, today),
-            lambda: trends.days_out_of_target(
-                everything, today, "systolic", 135, "bp.days_above_target", "血压多日未达标"
-            ),
-        ]
-    if Cohort.DIABETES in cohorts:
-        checks += [
-            lambda: trends.recurrent_hypoglycaemia(everything, today),
-            lambda: trends.days_out_of_target(
-                fasting, today, "glucose", 7.0, "glucose.fasting.days_above", "空腹血糖多日未达标"
-            ),
-        ]
-    return [finding for check in checks if (finding := check()) is not None]
-
-
 def run_trend_sweep(conn: psycopg.Connection, now: datetime, timezone: str) -> int:
     """Judge the trends of the patients ingest queued; returns the alerts opened or raised."""
+    # pandas takes half a second to import: the first sweep pays for it, a minute after a
+    # cloud process starts, instead of every start.
+    from cloud.alerts import trends
+
     touched = 0
     today = now.astimezone(ZoneInfo(timezone)).date()
     with conn.transaction(), conn.cursor(row_factory=dict_row) as cur:
@@ -99,7 +60,7 @@ def run_trend_sweep(conn: psycopg.Connection, now: datetime, timezone: str) -> i
                    FROM readings WHERE patient_id = %s AND time >= %s AND time <= %s""",
                 (item["patient_id"], now - TREND_HISTORY, now),
             ).fetchall()
-            findings = _trend_findings(set(patient["cohorts"]), rows, today, timezone)
+            findings = trends.findings(set(patient["cohorts"]), rows, today, timezone)
             candidates = [
                 AlertCandidate(
                     patient_id=item["patient_id"],
