@@ -1,13 +1,15 @@
 """Trend rules on constructed daily histories, both sides of each boundary."""
 
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import pandas as pd
 import pytest
 
 from cloud.alerts.thresholds import Tier
 from cloud.alerts.trends import (
+    daily_frame,
     days_out_of_target,
+    findings,
     heart_failure_weight_gain,
     home_bp_mean,
     recurrent_hypoglycaemia,
@@ -106,3 +108,31 @@ def test_systolic_rising_by_20_week_on_week():
     rising = frame("systolic", [130] * 7 + [150] * 7)
     finding = systolic_rising(rising, TODAY)
     assert finding.rule_id == "bp.systolic_rising" and "20 mmHg" in finding.reason
+
+
+def _reading(at, metric, value, source="home", meal=None):
+    return {"time": at, "metric": metric, "value": value, "source": source, "meal": meal}
+
+
+def test_readings_become_one_row_per_hospital_day_and_metric():
+    rows = [
+        # 23:30 UTC on the 23rd is 07:30 on the 24th in Shanghai.
+        _reading(datetime(2026, 11, 23, 23, 30, tzinfo=UTC), "weight", 70.0),
+        _reading(datetime(2026, 11, 24, 10, 0, tzinfo=UTC), "weight", 72.0),
+        _reading(datetime(2026, 11, 23, 1, 0, tzinfo=UTC), "weight", 69.0),
+    ]
+    daily = daily_frame(rows, "Asia/Shanghai").set_index("day")
+    assert list(daily.index) == [date(2026, 11, 23), TODAY]
+    assert daily.loc[TODAY, ["n", "mean", "min", "max", "sum"]].tolist() == [2, 71, 70, 72, 142]
+    assert daily_frame([], "Asia/Shanghai").empty
+
+
+def test_only_the_rules_of_the_patients_cohorts_are_judged():
+    gain = [
+        _reading(datetime(2026, 11, 22, 2, 0, tzinfo=UTC), "weight", 70.0),
+        _reading(datetime(2026, 11, 24, 2, 0, tzinfo=UTC), "weight", 72.5),
+    ]
+    assert [f.rule_id for f in findings({"heart_failure"}, gain, TODAY, "Asia/Shanghai")] == [
+        "weight.hf.gain_3d"
+    ]
+    assert findings({"diabetes"}, gain, TODAY, "Asia/Shanghai") == []
