@@ -244,7 +244,7 @@ def _rollups(
             return 1
     summary = f"checked {outcome.days_checked} day(s): {outcome.differences} rollup(s) differed"
     if repair:
-        summary += f"; rebuilt {len(outcome.days_rebuilt)} day(s), {outcome.left} differ now"
+        summary += f"; rebuilt {outcome.days_rebuilt} day(s), {outcome.left} differ now"
     print(summary)
     remaining = outcome.left if repair else outcome.differences
     return 1 if remaining else 0

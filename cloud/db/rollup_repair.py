@@ -11,7 +11,7 @@ rollups as of one instant, whatever ingest commits meanwhile.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -140,7 +140,7 @@ def rebuild(conn: psycopg.Connection, days: DayRange, timezone: str) -> None:
 class CheckOutcome:
     days_checked: int = 0
     differences: int = 0
-    days_rebuilt: list[DayRange] = field(default_factory=list)
+    days_rebuilt: int = 0
     left: int = 0
     """Differences found again right after a rebuild (none, unless something wrote
     around ingest meanwhile)."""
@@ -164,6 +164,6 @@ def check_rollups(
         report(days, found)
         if found and repair:
             rebuild(conn, days, timezone)
-            outcome.days_rebuilt.append(days)
+            outcome.days_rebuilt += days.days
             outcome.left += len(differences(conn, days, timezone))
     return outcome

@@ -42,7 +42,7 @@ def first_complete_day(dropped_until: datetime | None, zone: ZoneInfo) -> date |
     if dropped_until is None:
         return None
     local = dropped_until.astimezone(zone)
-    if local.timetz().replace(tzinfo=None) == time(0):
+    if local.time() == time(0):
         return local.date()
     return local.date() + timedelta(days=1)
 
