@@ -83,9 +83,13 @@ def main(argv: list[str] | None = None) -> int:
     configure_logging(settings.log_level, service=f"cloud-{args.command}")
 
     if args.command == "migrate":
-        from cloud.db.migrate import migrate
+        from cloud.db.migrate import MigrationError, migrate
 
-        applied = migrate(settings.database_url)
+        try:
+            applied = migrate(settings.database_url)
+        except MigrationError as exc:
+            print(f"migrate: {exc.reason}", file=sys.stderr)
+            return 1
         print(f"applied {len(applied)} migration(s): {', '.join(applied) or 'none pending'}")
         return 0
     if args.command == "retention":

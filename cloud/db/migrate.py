@@ -13,6 +13,8 @@ from pathlib import Path
 
 import psycopg
 
+from protocols.errors import CareBridgeError
+
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 _NAME = re.compile(r"^(\d{4})_[a-z0-9_]+\.sql$")
 # Any constant works; it only has to be the same for every process migrating this database.
@@ -21,8 +23,11 @@ _ADVISORY_LOCK_KEY = 0x6361726562726964
 log = logging.getLogger("carebridge.migrate")
 
 
-class MigrationError(RuntimeError):
-    pass
+class MigrationError(CareBridgeError):
+    """The migration files or the database's record of them are not what the path needs,
+    or one migration failed (and none of it was applied)."""
+
+    code = "migration"
 
 
 @dataclass(frozen=True)
@@ -71,12 +76,20 @@ def migrate(database_url: str, directory: Path = MIGRATIONS_DIR) -> list[str]:
                             "add a new migration instead"
                         )
                     continue
-                with conn.transaction():
-                    conn.execute(migration.sql.encode())
-                    conn.execute(
-                        "INSERT INTO schema_migrations (version, name, checksum) VALUES (%s,%s,%s)",
-                        (migration.version, migration.name, migration.checksum),
-                    )
+                try:
+                    with conn.transaction():
+                        conn.execute(migration.sql.encode())
+                        conn.execute(
+                            "INSERT INTO schema_migrations (version, name, checksum)"
+                            " VALUES (%s,%s,%s)",
+                            (migration.version, migration.name, migration.checksum),
+                        )
+                except psycopg.Error as exc:
+                    raise MigrationError(
+                        f"migration {migration.name} failed and none of it was applied"
+                        f" ({type(exc).__name__}: {exc}); the database is at the migration"
+                        " before it"
+                    ) from exc
                 log.info("migration applied", extra={"migration": migration.name})
                 applied_now.append(migration.name)
         finally:
