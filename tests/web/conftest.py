@@ -16,7 +16,6 @@ import psycopg
 import pytest
 
 from cloud.db import care_store
-from cloud.db.migrate import migrate
 from devstack import demo
 from devstack.cloud import CloudProcess
 from devstack.demo_programmes import seed_programmes
@@ -119,13 +118,12 @@ def _seed(url: str) -> None:
 
 @pytest.fixture(scope="package")
 def web_stack(
-    pg_server: LocalPostgres, tmp_path_factory: pytest.TempPathFactory
+    pg_server: LocalPostgres, migrated_template: str, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[WebStack]:
     name = f"web_{uuid.uuid4().hex[:10]}"
     with psycopg.connect(pg_server.admin_dsn(), autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
+        conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{migrated_template}"')
     url = pg_server.admin_dsn(name)
-    migrate(url)
     _seed(url)
     work: Path = tmp_path_factory.mktemp("web")
     broker = LocalMosquitto(work / "mosquitto", free_port())
