@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -71,11 +72,13 @@ def create_app(settings: CloudSettings) -> FastAPI:
             yield
         finally:
             await feed.stop()
-            edge_status.stop()
-            sweeps.stop()
-            publisher.close()
+            sweeps.stop()  # before the publisher closes: a sweep may still be sending
+            # Each MQTT client may be waiting out a reconnect delay (up to a second) when
+            # the broker is away; stopping them side by side waits it out once.
+            mqtt_stops = [edge_status.stop, publisher.close]
             if worker is not None:
-                worker.stop()
+                mqtt_stops.append(worker.stop)
+            await asyncio.gather(*(asyncio.to_thread(stop) for stop in mqtt_stops))
             pool.close()
 
     app = FastAPI(
