@@ -12,6 +12,7 @@ from cloud.api.deps import Conn, CurrentUser, Settings, require
 from cloud.auth import Role
 from cloud.db import care_store, edge_config_store
 from cloud.db.edge_config_store import Publish
+from cloud.db.edge_errors import EdgeUnknown
 from cloud.settings import CloudSettings
 from protocols.errors import CareBridgeError
 
@@ -59,7 +60,7 @@ def republish_config(
         outcome = edge_config_store.publish_config(
             conn, config_publisher(request), edge_id, timezone=settings.timezone, force=True
         )
-    except edge_config_store.EdgeUnknown:
+    except EdgeUnknown:
         raise HTTPException(404, "no such edge") from None
     except CareBridgeError as exc:
         raise HTTPException(503, f"configuration not published, try again: {exc.reason}") from None

@@ -15,6 +15,7 @@ from cloud.api.deps import Conn, CurrentUser, Settings, patient_access, require
 from cloud.api.edge_config_routes import publish_new_edge
 from cloud.auth import Role
 from cloud.db import care_store, provisioning_store
+from cloud.db.edge_errors import EdgeUnknown
 from cloud.provisioning.broker_accounts import (
     BrokerAccountError,
     BrokerAccounts,
@@ -118,9 +119,8 @@ def provision(
     except (provisioning_store.CodeUnknown, provisioning_store.CodeSpent) as exc:
         with _limiter_lock:
             limiter.failed(client, datetime.now(UTC))
-        if isinstance(exc, provisioning_store.CodeUnknown):
-            raise HTTPException(404, "unknown enrolment code") from None
-        raise HTTPException(410, "enrolment code already used or expired") from None
+        status = 404 if isinstance(exc, provisioning_store.CodeUnknown) else 410
+        raise HTTPException(status, exc.reason) from None
     care_store.audit(
         conn, None, "edge:provision", edge.patient_id, edge_id=edge.edge_id, mode=edge.mode
     )
@@ -149,7 +149,7 @@ def revoke_edge(conn: Conn, user: CurrentUser, settings: Settings, edge_id: str)
         revoked = provisioning_store.revoke(conn, edge_id, remove_account=accounts.remove)
     except BrokerAccountError as exc:
         raise HTTPException(503, f"broker account not removed, try again: {exc.reason}") from None
-    except provisioning_store.EdgeUnknown:
+    except EdgeUnknown:
         raise HTTPException(404, "no such edge") from None
     care_store.audit(
         conn, user, "edge:revoke", None, edge_id=edge_id, account=revoked.removed_username

@@ -18,6 +18,7 @@ from typing import Any
 import psycopg
 from psycopg.rows import dict_row, tuple_row
 
+from cloud.db.edge_errors import EdgeUnknown
 from cloud.privacy import mask_name
 from cloud.programmes.questionnaires import shipped_questionnaires
 from cloud.provisioning.edge_config import (
@@ -39,10 +40,6 @@ Publish = Callable[[EdgeConfig], None]
 """Sends one configuration retained to its edge; raises when the broker did not take it."""
 
 SWEEP_BATCH = 200
-
-
-class EdgeUnknown(LookupError):
-    """No such edge."""
 
 
 @dataclass(frozen=True)
@@ -133,7 +130,7 @@ def build_for_edge(
             "SELECT mode, patient_id, disabled_at FROM edges WHERE edge_id = %s", (edge_id,)
         ).fetchone()
         if edge is None:
-            raise EdgeUnknown(edge_id)
+            raise EdgeUnknown(f"no edge {edge_id!r} in the registry")
         if edge["disabled_at"] is not None:
             return None
         inputs: HomeInputs | CentreInputs
@@ -161,7 +158,7 @@ def publish_config(
     at = now or datetime.now(UTC)
     with conn.cursor(row_factory=tuple_row) as cur:
         if cur.execute("SELECT 1 FROM edges WHERE edge_id = %s", (edge_id,)).fetchone() is None:
-            raise EdgeUnknown(edge_id)
+            raise EdgeUnknown(f"no edge {edge_id!r} in the registry")
         # The row exists before the transaction, so a change committed while we build marks
         # it stale (and waits for our lock) instead of being missed.
         cur.execute(
@@ -260,7 +257,6 @@ def run_config_sweep(
 
 
 __all__ = [
-    "EdgeUnknown",
     "Outcome",
     "Publish",
     "build_for_edge",

@@ -12,6 +12,9 @@ from typing import Any, Literal
 import psycopg
 from psycopg.rows import dict_row
 
+from cloud.db.edge_errors import EdgeUnknown
+from protocols.errors import CareBridgeError
+
 # No 0/O, 1/I/L or U: read aloud over the phone and typed on a phone keyboard.
 CODE_ALPHABET = "ABCDEFGHJKMNPQRSTVWXYZ23456789"
 
@@ -65,12 +68,16 @@ class Provisioned:
     password: str
 
 
-class CodeUnknown(Exception):
-    pass
+class CodeUnknown(CareBridgeError):
+    """No enrolment code with that value."""
+
+    code = "enrolment_code_unknown"
 
 
-class CodeSpent(Exception):
+class CodeSpent(CareBridgeError):
     """Used already, or expired."""
+
+    code = "enrolment_code_spent"
 
 
 def redeem(
@@ -93,9 +100,9 @@ def redeem(
             (now, code_hash(code)),
         ).fetchone()
         if found is None:
-            raise CodeUnknown
+            raise CodeUnknown("unknown enrolment code")
         if found["used_at"] is not None or found["expired"]:
-            raise CodeSpent
+            raise CodeSpent("enrolment code already used or expired")
         edge_id = f"{found['mode']}-{secrets.token_hex(5)}"
         password = secrets.token_urlsafe(24)
         cur.execute(
@@ -110,10 +117,6 @@ def redeem(
         )
         create_account(edge_id, password)
     return Provisioned(edge_id, found["mode"], found["patient_id"], edge_id, password)
-
-
-class EdgeUnknown(Exception):
-    """No edge with that id."""
 
 
 @dataclass(frozen=True)
@@ -138,7 +141,7 @@ def revoke(
             "SELECT mqtt_username FROM edges WHERE edge_id = %s FOR UPDATE", (edge_id,)
         ).fetchone()
         if found is None:
-            raise EdgeUnknown
+            raise EdgeUnknown(f"no edge {edge_id!r} in the registry")
         row = cur.execute(
             """UPDATE edges SET disabled_at = coalesce(disabled_at, now()), mqtt_username = NULL
                WHERE edge_id = %s RETURNING disabled_at""",

@@ -1,0 +1,11 @@
+"""Errors the stores raise about edges, shared so an API route maps each one way."""
+
+from __future__ import annotations
+
+from protocols.errors import CareBridgeError
+
+
+class EdgeUnknown(CareBridgeError):
+    """No edge with that id in the registry."""
+
+    code = "edge_unknown"
