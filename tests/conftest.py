@@ -41,16 +41,35 @@ def migrated_template(pg_server: LocalPostgres) -> str:
     name = "t_migrated_template"
     with psycopg.connect(pg_server.admin_dsn(), autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{name}"')
-    migrate(pg_server.admin_dsn(name))
+        migrate(pg_server.admin_dsn(name))
+        # A copy fails while anyone is connected to the source; TimescaleDB's scheduler
+        # would be, so nobody may connect any more.
+        conn.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS false')
+        conn.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", (name,)
+        )
     return name
+
+
+def copy_database(server: LocalPostgres, template: str, name: str) -> None:
+    deadline = time.monotonic() + 10
+    with psycopg.connect(server.admin_dsn(), autocommit=True) as conn:
+        while True:
+            try:
+                conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
+                return
+            except psycopg.errors.ObjectInUse:
+                # A backend on its way out after the termination above still counts.
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.1)
 
 
 @pytest.fixture
 def database_url(pg_server: LocalPostgres, migrated_template: str) -> Iterator[str]:
     """A fresh, migrated database for one test."""
     name = f"t_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(pg_server.admin_dsn(), autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{migrated_template}"')
+    copy_database(pg_server, migrated_template, name)
     url = pg_server.admin_dsn(name)
     yield url
     with psycopg.connect(pg_server.admin_dsn(), autocommit=True) as conn:

@@ -25,7 +25,7 @@ from devstack.postgres import LocalPostgres
 from protocols import topics
 from protocols.messages import ReadingsBatch, encode
 from protocols.reading import Reading
-from tests.conftest import PASSWORD, cloud_env, make_user
+from tests.conftest import PASSWORD, cloud_env, copy_database, make_user
 
 HOME_EDGE = "home-web"
 
@@ -121,8 +121,7 @@ def web_stack(
     pg_server: LocalPostgres, migrated_template: str, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[WebStack]:
     name = f"web_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(pg_server.admin_dsn(), autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{migrated_template}"')
+    copy_database(pg_server, migrated_template, name)
     url = pg_server.admin_dsn(name)
     _seed(url)
     work: Path = tmp_path_factory.mktemp("web")
