@@ -242,6 +242,8 @@ def run_config_sweep(
     for (edge_id,) in candidates:
         try:
             sent += publish_config(conn, publish, edge_id, timezone=timezone, now=now).published
+        except EdgeUnknown:
+            continue  # gone from the registry since the query: nothing to send it
         except CareBridgeError as exc:
             # The broker link is down: the rest would fail alike, so wait for the next round.
             log.warning(
