@@ -81,7 +81,22 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     settings = get_settings()
     configure_logging(settings.log_level, service=f"cloud-{args.command}")
+    import psycopg
 
+    try:
+        return _run(args, settings)
+    except psycopg.OperationalError as exc:
+        # Most often the database is not running or the URL is wrong: one line that says
+        # which database, not a traceback through the web framework.
+        print(
+            f"cloud {args.command}: the database at {settings.database_location}"
+            f" could not be used: {str(exc).strip().splitlines()[0]}",
+            file=sys.stderr,
+        )
+        return 2
+
+
+def _run(args: argparse.Namespace, settings: CloudSettings) -> int:
     if args.command == "migrate":
         from cloud.db.migrate import MigrationError, migrate
 
@@ -171,7 +186,11 @@ def main(argv: list[str] | None = None) -> int:
     import uvicorn
 
     from cloud.api.app import create_app
+    from cloud.db.migrate import migrate
 
+    # The app migrates at start-up too (for every way it is run), but a failure there is
+    # a traceback through uvicorn; here it is the one-line message of `main`.
+    migrate(settings.database_url)
     app = create_app(settings)
     tune_garbage_collector()
     uvicorn.run(

@@ -78,6 +78,21 @@ class CloudSettings(BaseSettings):
     edge_offline_warn_minutes: float = Field(default=15.0, gt=0)
     """/health lists an edge offline for longer than this (and any with an outbox alarm)."""
 
+    @property
+    def database_location(self) -> str:
+        """Where `database_url` points, without its password, for messages to operators."""
+        from psycopg import ProgrammingError
+        from psycopg.conninfo import conninfo_to_dict
+
+        try:
+            parts = conninfo_to_dict(self.database_url)
+        except ProgrammingError:
+            return "(an unreadable CAREBRIDGE_DATABASE_URL)"
+        keys = ("host", "port", "dbname", "user")
+        return (
+            " ".join(f"{key}={parts[key]}" for key in keys if key in parts) or "(libpq's defaults)"
+        )
+
 
 @lru_cache(maxsize=1)
 def get_settings() -> CloudSettings:

@@ -3,11 +3,14 @@ what it would publish and changes nothing; without a choice of letters it refuse
 `retention` (dead letters go with the readings' horizon unless given their own); `rollups`
 (daily rollups checked against the raw readings and rebuilt where they differ, never for
 days retention has taken the readings of); and which letters a replay chooses, read a page
-at a time."""
+at a time. A database the commands cannot reach is named in one line, password left out."""
 
 from __future__ import annotations
 
 import logging
+import os
+import subprocess
+import sys
 import threading
 import time
 from datetime import UTC, date, datetime, timedelta
@@ -22,6 +25,8 @@ from cloud.db.retention import drop_old_readings
 from cloud.ingest.dead_letter_replay import Selection, counts, letter_pages, mark_replayed
 from cloud.readings.rollup_days import DayRange
 from cloud.settings import get_settings
+from devstack.cloud import REPO
+from devstack.ports import free_port
 from protocols import topics
 from simulators.readings import SimulatedCuff, SimulatedGlucoseMeter
 from tests.integration.edge_support import store_readings
@@ -295,3 +300,32 @@ def test_a_rebuild_while_ingest_stores_the_same_days_loses_and_doubles_nothing(c
         live = conn.execute("SELECT count(*) FROM readings WHERE patient_id LIKE 'L%'").fetchone()
         assert rollup_repair.differences(conn, days, "Asia/Shanghai") == []
     assert live[0] == len(stored_live)
+
+
+@pytest.mark.parametrize("command", [["serve"], ["migrate"], ["ingest"], ["retention"]])
+def test_a_database_that_cannot_be_reached_is_one_line_naming_it_and_exit_2(command, tmp_path):
+    port = free_port()  # nothing listens there
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CAREBRIDGE_")}
+    env.update(
+        CAREBRIDGE_DATABASE_URL=f"postgresql://carer:s3cret@127.0.0.1:{port}/nowhere",
+        CAREBRIDGE_HTTP_PORT=str(free_port()),
+        CAREBRIDGE_RETENTION_DAYS="30",
+    )
+    done = subprocess.run(
+        [sys.executable, "-m", "cloud", *command],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+    assert done.returncode == 2, done.stderr
+    said = [line for line in done.stderr.splitlines() if not line.startswith("{")]
+    assert said == [
+        f"cloud {command[0]}: the database at host=127.0.0.1 port={port} dbname=nowhere "
+        f'user=carer could not be used: connection failed: connection to server at "127.0.0.1",'
+        f" port {port} failed: Connection refused"
+    ]
+    assert "Traceback" not in done.stderr
+    assert "s3cret" not in done.stderr + done.stdout
