@@ -12,6 +12,7 @@ from datetime import date
 from cloud.settings import CloudSettings, get_settings
 from protocols.logs import configure_logging
 from protocols.process import tune_garbage_collector
+from protocols.settings_errors import settings_error
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -79,7 +80,13 @@ def main(argv: list[str] | None = None) -> int:
         "--wait", type=float, default=30.0, help="seconds to wait for the acks (default 30)"
     )
     args = parser.parse_args(argv)
-    settings = get_settings()
+    from pydantic import ValidationError
+
+    try:
+        settings = get_settings()
+    except ValidationError as exc:
+        print(f"cloud {args.command}: {settings_error(exc, CloudSettings).reason}", file=sys.stderr)
+        return 2
     configure_logging(settings.log_level, service=f"cloud-{args.command}")
     import psycopg
 

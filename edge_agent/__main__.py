@@ -12,6 +12,8 @@ import signal
 import sys
 from pathlib import Path
 
+from pydantic import ValidationError
+
 from edge_agent import station
 from edge_agent.agent import read_link_state
 from edge_agent.local_schema import LocalSchemaError
@@ -22,6 +24,7 @@ from edge_agent.settings import EdgeSettings
 from edge_agent.sqlite_calls import fetch_all
 from protocols.errors import CareBridgeError
 from protocols.logs import configure_logging
+from protocols.settings_errors import settings_error
 
 
 async def _run(settings: EdgeSettings) -> None:
@@ -90,6 +93,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         settings = apply_credentials(EdgeSettings())
+    except ValidationError as exc:
+        print(settings_error(exc, EdgeSettings).reason, file=sys.stderr)
+        return 2
     except CareBridgeError as exc:
         print(exc.reason, file=sys.stderr)
         return 2
