@@ -8,7 +8,9 @@ import argparse
 import asyncio
 import contextlib
 import json
+import logging
 import signal
+import sqlite3
 import sys
 from pathlib import Path
 
@@ -25,6 +27,8 @@ from edge_agent.sqlite_calls import fetch_all
 from protocols.errors import CareBridgeError
 from protocols.logs import configure_logging
 from protocols.settings_errors import settings_error
+
+log = logging.getLogger("carebridge.edge")
 
 
 async def _run(settings: EdgeSettings) -> None:
@@ -120,6 +124,14 @@ def main(argv: list[str] | None = None) -> int:
         except LocalSchemaError as exc:
             # The file is kept as it is; saying why beats a traceback on a centre's PC.
             print(f"{exc.code}: {exc.reason} ({settings.outbox_path})", file=sys.stderr)
+            return 2
+        except (OSError, sqlite3.OperationalError) as exc:
+            # An outbox folder that cannot be made, a disk that is full: the operator's line
+            # first; the traceback stays in the log for whoever debugs it. An OSError names
+            # its own file; SQLite's errors name none, and the outbox is its only file.
+            log.error("edge agent stopped", exc_info=True)
+            where = "" if isinstance(exc, OSError) else f" (outbox {settings.outbox_path})"
+            print(f"edge_agent {args.command}: {exc}{where}", file=sys.stderr)
             return 2
     return 0
 

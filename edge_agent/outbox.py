@@ -16,7 +16,9 @@ bound, logged as critical.
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import sqlite3
 import time
 import uuid
 from collections.abc import Iterable, Sequence
@@ -135,7 +137,17 @@ class Outbox:
 
     async def open(self) -> Self:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = await aiosqlite.connect(self.path)
+        connecting = aiosqlite.connect(self.path)
+        try:
+            self._db = await connecting
+        except sqlite3.Error:
+            # aiosqlite 0.22 queues its thread's stop without awaiting it; unless the thread
+            # ends while the loop runs, it reports to a closed loop with a traceback on
+            # stderr (omnilib/aiosqlite#389).
+            thread = getattr(connecting, "_thread", None)
+            if thread is not None:
+                await asyncio.to_thread(thread.join, 5)
+            raise
         try:
             await fetch_all(self._db, "PRAGMA journal_mode=WAL")
             await run(self._db, "PRAGMA synchronous=FULL")
