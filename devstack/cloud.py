@@ -10,6 +10,7 @@ from pathlib import Path
 import httpx
 
 from devstack.errors import StackError
+from devstack.ports import port_answers
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -17,6 +18,7 @@ REPO = Path(__file__).resolve().parents[1]
 class CloudProcess:
     def __init__(self, env: dict[str, str], http_port: int, log_path: Path) -> None:
         self.env = env
+        self.http_port = http_port
         self.base_url = f"http://127.0.0.1:{http_port}"
         self.log_path = log_path
         self.process: subprocess.Popen[bytes] | None = None
@@ -24,6 +26,11 @@ class CloudProcess:
     def start(self, *, timeout: float = 60, wait_for: str = "/health") -> None:
         """Start and wait until `wait_for` answers 200 (`/health` also needs the database,
         broker and ingest worker; `/openapi.json` only the HTTP server)."""
+        if port_answers(self.http_port):
+            raise StackError(
+                f"the cloud did not start: something already listens on 127.0.0.1:"
+                f"{self.http_port} (stop it, or set CAREBRIDGE_HTTP_PORT to another port)"
+            )
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(
                 [sys.executable, "-m", "cloud", "serve"],

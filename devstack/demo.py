@@ -27,6 +27,7 @@ from cloud.db import care_store
 from cloud.db.migrate import migrate
 from devstack.cloud import CloudProcess
 from devstack.demo_programmes import seed_programmes
+from devstack.errors import StackError
 from devstack.mosquitto import LocalMosquitto
 from devstack.postgres import LocalPostgres
 from edge_agent.agent import EdgeAgent
@@ -330,15 +331,20 @@ async def run_edge() -> None:
 def main() -> int:
     configure_logging(os.environ.get("CAREBRIDGE_LOG_LEVEL", "warning"), service="demo")
     LOCAL.mkdir(exist_ok=True)
-    database_url, database = start_database()
-    broker = start_broker()
-    cloud = None
+    database: LocalPostgres | None = None
+    broker: LocalMosquitto | None = None
+    cloud: CloudProcess | None = None
     try:
+        database_url, database = start_database()
+        broker = start_broker()
         migrate(database_url)
         seed_people(database_url)
         seed_programmes(database_url, announce=say)
         cloud = start_cloud(database_url)
         asyncio.run(run_edge())
+    except StackError as exc:
+        say(f"error: {exc.reason}")
+        return 1
     finally:
         say("stopping")
         if cloud is not None:

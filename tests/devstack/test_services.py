@@ -1,5 +1,6 @@
 """The throwaway services themselves: they start, survive restarts, and fail loudly."""
 
+import socket
 import threading
 
 import paho.mqtt.client as mqtt
@@ -8,6 +9,7 @@ import pytest
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
+from devstack.cloud import CloudProcess
 from devstack.errors import StackError
 from devstack.mosquitto import LocalMosquitto
 from devstack.ports import free_port
@@ -97,3 +99,16 @@ def test_a_broker_that_cannot_start_fails_loudly(tmp_path):
             second.start(timeout=2)
     finally:
         taken.stop()
+
+
+def test_a_cloud_whose_port_is_taken_says_so_and_starts_nothing(tmp_path):
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        port = holder.getsockname()[1]
+        cloud = CloudProcess({}, port, tmp_path / "cloud.log")
+
+        with pytest.raises(StackError, match=f"already listens on 127.0.0.1:{port}"):
+            cloud.start(timeout=5)
+
+    assert cloud.process is None
