@@ -133,17 +133,21 @@ def run_pathway_sweep(
     overdue ones, open a follow-up for every revisit not made within its window and a
     closure task for every course that ran its length."""
     counts = {"activated": 0, "completed": 0, "overdue": 0, "no_shows": 0, "closures": 0}
+    # Batches locked with SKIP LOCKED: several cloud processes may sweep side by side and
+    # still start (and send) each task once. One enrolment's own run (right after it was
+    # made) waits for the rows instead: a periodic sweep may have taken them a moment
+    # earlier, and the enrolment is to return only once its due work has started (the
+    # measurement plan its edge is sent). Only this side waits, so no deadlock.
+    lock = "FOR UPDATE OF t" if enrolment_id is not None else "FOR UPDATE OF t SKIP LOCKED"
     while True:
-        # Batches locked with SKIP LOCKED: several cloud processes may sweep side by side
-        # and still start (and send) each task once.
         with conn.transaction(), conn.cursor(row_factory=dict_row) as cur:
             due = cur.execute(
-                """SELECT t.* FROM programme_tasks t JOIN enrolments e USING (enrolment_id)
+                f"""SELECT t.* FROM programme_tasks t JOIN enrolments e USING (enrolment_id)
                    WHERE t.status = 'scheduled' AND e.status = 'active'
                      AND t.due_at - CASE WHEN t.action = 'revisit_reminder' THEN %(lead)s
                                          ELSE interval '0' END <= %(now)s
                      AND (%(e)s::uuid IS NULL OR t.enrolment_id = %(e)s)
-                   ORDER BY t.due_at LIMIT %(batch)s FOR UPDATE OF t SKIP LOCKED""",
+                   ORDER BY t.due_at LIMIT %(batch)s {lock}""",
                 {"now": now, "lead": REVISIT_LEAD, "e": enrolment_id, "batch": SWEEP_BATCH},
             ).fetchall()
             for task in due:

@@ -5,6 +5,7 @@ the audited sample redraws identically from its recorded seed."""
 
 from __future__ import annotations
 
+import threading
 from datetime import UTC, date, datetime, timedelta
 
 import psycopg
@@ -109,6 +110,39 @@ def test_enrolling_in_the_hypertension_pathway_creates_the_dated_tasks(conn):
     progress = programme_store.enrolment(conn, made["enrolment_id"], NOW + timedelta(days=3))
     call = next(t for t in progress["tasks"] if t["action_key"] == "call_first")
     assert (call["status"], call["completed_by"]) == ("done", "cm-p")
+
+
+def test_an_enrolments_own_run_waits_for_a_task_another_sweep_is_starting(conn, database_url):
+    """The enrolment returns once its due work has started, even when a periodic sweep
+    took the task a moment before: the plan is in force when its edge is configured."""
+    made = enrol(conn, "HT-9")
+    call = next(t for t in made["tasks"] if t["action_key"] == "call_first")
+    tomorrow = NOW + timedelta(days=1)
+    finished = threading.Event()
+    outcome: dict[str, dict[str, int]] = {}
+
+    def own_run() -> None:
+        with psycopg.connect(database_url, autocommit=True) as own:
+            outcome["counts"] = pathway_tasks.run_pathway_sweep(
+                own, tomorrow, TZ, enrolment_id=made["enrolment_id"]
+            )
+        finished.set()
+
+    with psycopg.connect(database_url) as other_sweep:  # a transaction, holding the row
+        other_sweep.execute(
+            "SELECT 1 FROM programme_tasks WHERE task_id = %s FOR UPDATE", (call["task_id"],)
+        )
+        runner = threading.Thread(target=own_run)
+        runner.start()
+        assert not finished.wait(1.0), "the enrolment's run went past a task being started"
+        other_sweep.execute(
+            "UPDATE programme_tasks SET status = 'open' WHERE task_id = %s", (call["task_id"],)
+        )
+        other_sweep.commit()
+        runner.join(30)
+
+    assert finished.is_set()
+    assert outcome["counts"]["activated"] == 0  # the other sweep started it; not twice
 
 
 def test_a_new_template_version_does_not_rewrite_running_enrolments(conn):
