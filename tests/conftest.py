@@ -7,6 +7,7 @@ nothing is ever skipped for want of infrastructure.
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import time
 import uuid
@@ -21,6 +22,18 @@ from devstack.cloud import CloudProcess
 from devstack.mosquitto import LocalMosquitto
 from devstack.ports import free_port
 from devstack.postgres import LocalPostgres
+
+
+@pytest.fixture(autouse=True)
+def _root_logging_restored() -> Iterator[None]:
+    """A command's `main()` sets up logging as for a process of its own, to the stderr
+    pytest captured for that test and closes after it; later tests' log lines must not
+    go there ("--- Logging error ---" in every failing test's output)."""
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    yield
+    root.handlers[:] = handlers
+    root.setLevel(level)
 
 
 @pytest.fixture(scope="session")

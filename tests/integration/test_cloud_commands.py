@@ -7,7 +7,6 @@ at a time. A database the commands cannot reach is named in one line, password l
 
 from __future__ import annotations
 
-import logging
 import os
 import subprocess
 import sys
@@ -36,12 +35,7 @@ from tests.integration.edge_support import store_readings
 def cloud_env(database_url, monkeypatch):
     monkeypatch.setenv("CAREBRIDGE_DATABASE_URL", database_url)
     get_settings.cache_clear()
-    root = logging.getLogger()
-    handlers, level = root.handlers[:], root.level
     yield database_url
-    # `main` sets up logging for a process of its own; this one is pytest's.
-    root.handlers[:] = handlers
-    root.setLevel(level)
     get_settings.cache_clear()
 
 
