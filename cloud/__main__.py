@@ -195,8 +195,8 @@ def _run(args: argparse.Namespace, settings: CloudSettings) -> int:
     from cloud.api.app import create_app
     from cloud.db.migrate import migrate
 
-    # The app migrates at start-up too (for every way it is run), but a failure there is
-    # a traceback through uvicorn; here it is the one-line message of `main`.
+    # Before uvicorn starts, so a database that cannot be used is the one-line message of
+    # `main`, not a traceback through the app's lifespan.
     migrate(settings.database_url)
     app = create_app(settings)
     tune_garbage_collector()

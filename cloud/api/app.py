@@ -1,4 +1,6 @@
-"""The FastAPI application and its life cycle (migrations, pool, in-process ingest)."""
+"""The FastAPI application and its life cycle (pool, in-process ingest, sweeps, feeds).
+
+The schema is migrated by whoever runs the app (`python -m cloud serve`, the tests), not here."""
 
 from __future__ import annotations
 
@@ -28,7 +30,6 @@ from cloud.api import (
     rules_routes,
 )
 from cloud.api.live import AlertFeed
-from cloud.db.migrate import migrate
 from cloud.ingest.edge_status import EdgeStatusListener
 from cloud.ingest.worker import IngestWorker
 from cloud.notify import NotificationPublisher
@@ -42,7 +43,6 @@ log = logging.getLogger("carebridge.api")
 def create_app(settings: CloudSettings) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        migrate(settings.database_url)
         # Autocommit: each statement stands alone unless a store opens a transaction, so an
         # audit row is kept even when the request then fails.
         pool = ConnectionPool(
