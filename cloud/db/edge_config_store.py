@@ -130,7 +130,7 @@ def build_for_edge(
             "SELECT mode, patient_id, disabled_at FROM edges WHERE edge_id = %s", (edge_id,)
         ).fetchone()
         if edge is None:
-            raise EdgeUnknown(f"no edge {edge_id!r} in the registry")
+            raise EdgeUnknown(edge_id)
         if edge["disabled_at"] is not None:
             return None
         inputs: HomeInputs | CentreInputs
@@ -158,7 +158,7 @@ def publish_config(
     at = now or datetime.now(UTC)
     with conn.cursor(row_factory=tuple_row) as cur:
         if cur.execute("SELECT 1 FROM edges WHERE edge_id = %s", (edge_id,)).fetchone() is None:
-            raise EdgeUnknown(f"no edge {edge_id!r} in the registry")
+            raise EdgeUnknown(edge_id)
         # The row exists before the transaction, so a change committed while we build marks
         # it stale (and waits for our lock) instead of being missed.
         cur.execute(

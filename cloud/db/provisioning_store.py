@@ -141,7 +141,7 @@ def revoke(
             "SELECT mqtt_username FROM edges WHERE edge_id = %s FOR UPDATE", (edge_id,)
         ).fetchone()
         if found is None:
-            raise EdgeUnknown(f"no edge {edge_id!r} in the registry")
+            raise EdgeUnknown(edge_id)
         row = cur.execute(
             """UPDATE edges SET disabled_at = coalesce(disabled_at, now()), mqtt_username = NULL
                WHERE edge_id = %s RETURNING disabled_at""",
